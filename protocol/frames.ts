@@ -96,7 +96,7 @@ export const RosterPutFrame = z.object({ t: z.literal('roster_put'), rid: Reques
 /** Fetch the roster chain from `fromEpoch` (default 1). */
 export const RosterGetFrame = z.object({ t: z.literal('roster_get'), rid: RequestId, order: Id, fromEpoch: Epoch.optional() });
 
-/** Upload a small encrypted blob; `hash` is BLAKE2b-256 of `data`, checked by the relay. */
+/** Upload a small encrypted blob; `hash` is SHA-256 of `data`, checked by the relay. */
 export const BlobPutFrame = z.object({ t: z.literal('blob_put'), rid: RequestId, order: Id, hash: Hash32, data: bytes(MAX_BLOB_FRAME_BYTES, 1) });
 export const BlobGetFrame = z.object({ t: z.literal('blob_get'), rid: RequestId, blobId: Id });
 

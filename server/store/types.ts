@@ -108,9 +108,9 @@ export interface MessageStore {
   close(): Promise<void>;
 }
 
-/** Encrypted attachments. Content-addressed by the BLAKE2b-256 hash of the ciphertext. */
+/** Encrypted attachments. Content-addressed by the SHA-256 of the ciphertext (node:crypto on the relay, libsodium crypto_hash_sha256 on clients). */
 export interface BlobStore {
-  /** Store `data` whose BLAKE2b-256 is `hash` (verified); returns the blob id. */
+  /** Store `data` whose SHA-256 is `hash` (verified); returns the blob id. */
   put(order: string, hash: Uint8Array, data: Uint8Array, ttlMs: number): Promise<string>;
   get(blobId: string): Promise<{ order: string; data: Uint8Array } | undefined>;
   close(): Promise<void>;
