@@ -1,0 +1,285 @@
+/**
+ * Envelopes: one encrypted, signed message. Encoding (crypto/README.md):
+ *
+ *   header = str('sealrelay/envelope/v1') u32 version str orderId u32 epoch str scope
+ *            str kind str senderDeviceId bytes(16 senderKeyId) u32 index bytes(32 prevHash)
+ *   envelope = header bytes(24 nonce) bytes(ciphertext) | bytes(64 signature)
+ *
+ * ciphertext = XChaCha20-Poly1305-IETF(messageKey_index, nonce, AD = header,
+ *              sodium_pad(body, bucket)) with body = str('sealrelay/body/v1') str kind bytes(payload).
+ * The signature (sender's Ed25519 key) covers header, nonce and ciphertext.
+ */
+import { CryptoError } from './errors.ts';
+import { Reader, Writer, bytesEqual } from './encoding.ts';
+import { type DeviceKeys, verifySig } from './identity.ts';
+import { isKind, mayPublish, type Kind } from './policy.ts';
+import type { ReceiverState } from './ratchet.ts';
+import type { VerifiedRoster } from './roster.ts';
+import type { OutboundSenderKey } from './senderkey.ts';
+import { hash32, na, wipe } from './sodium.ts';
+
+const TAG_ENVELOPE = 'sealrelay/envelope/v1';
+const TAG_BODY = 'sealrelay/body/v1';
+export const ENVELOPE_VERSION = 1;
+/** Largest envelope (protocol MAX_ENVELOPE_BYTES). */
+export const MAX_ENVELOPE_BYTES = 96 * 1024;
+/** Largest application payload: 64 KiB; bigger things are attachments. */
+export const MAX_PAYLOAD_BYTES = 64 * 1024;
+const NONCE_BYTES = 24;
+
+export interface EnvelopeHeader {
+  readonly version: number;
+  readonly orderId: string;
+  readonly epoch: number;
+  readonly scope: string;
+  readonly kind: string;
+  readonly senderDeviceId: string;
+  readonly senderKeyId: Uint8Array;
+  readonly index: number;
+  readonly prevHash: Uint8Array;
+}
+
+export interface DecodedEnvelope {
+  readonly header: EnvelopeHeader;
+  readonly headerBytes: Uint8Array;
+  readonly nonce: Uint8Array;
+  readonly ciphertext: Uint8Array;
+  readonly signedBytes: Uint8Array;
+  readonly signature: Uint8Array;
+}
+
+/**
+ * Padding block for a body of `n` bytes: 64 below 1 KiB, 512 below 16 KiB, 4 KiB
+ * above. sodium_pad always adds 1..block bytes, so a body's length is only known
+ * to its bucket. The receiver derives the block from the padded length; since it
+ * is never smaller than the sender's, unpad still finds the marker.
+ */
+export function paddingBlock(n: number): number {
+  return n < 1024 ? 64 : n < 16 * 1024 ? 512 : 4096;
+}
+
+/** Parse a whole envelope without keys or sodium. Throws MALFORMED. */
+export function decodeEnvelope(bytes: Uint8Array): DecodedEnvelope {
+  const r = new Reader(bytes, 'envelope');
+  if (bytes.length > MAX_ENVELOPE_BYTES) r.fail('too large');
+  r.tag(TAG_ENVELOPE);
+  const version = r.u32();
+  if (version !== ENVELOPE_VERSION) r.fail(`unsupported version ${version}`);
+  const header: EnvelopeHeader = {
+    version,
+    orderId: r.id(),
+    epoch: r.u32(),
+    scope: r.str(32),
+    kind: r.str(32),
+    senderDeviceId: r.id(),
+    senderKeyId: r.fixed(16),
+    index: r.u32(),
+    prevHash: r.fixed(32),
+  };
+  const headerBytes = r.sliceFrom(0);
+  const nonce = r.bytes(NONCE_BYTES);
+  if (nonce.length !== NONCE_BYTES) r.fail('nonce must be 24 bytes');
+  const ciphertext = r.bytes(MAX_ENVELOPE_BYTES);
+  if (ciphertext.length < 16) r.fail('ciphertext shorter than its tag');
+  const signedBytes = r.sliceFrom(0);
+  const signature = r.fixed(64);
+  r.end();
+  return { header, headerBytes, nonce, ciphertext, signedBytes, signature };
+}
+
+/**
+ * The clear header; no keys, no sodium, no copies of the ciphertext. The relay calls it on every publish.
+ * @example const { orderId, epoch, scope, kind, senderDeviceId } = decodeEnvelopeHeader(bytes);
+ */
+export function decodeEnvelopeHeader(bytes: Uint8Array): EnvelopeHeader {
+  return decodeEnvelope(bytes).header;
+}
+
+/** BLAKE2b-256 of the whole envelope; the next envelope of the chain carries it as prevHash. */
+export function envelopeHash(bytes: Uint8Array): Uint8Array {
+  return hash32(bytes);
+}
+
+export interface SealEnvelopeInput {
+  senderKey: OutboundSenderKey;
+  sender: DeviceKeys;
+  kind: Kind;
+  /** Application bytes (the client's own encoding, e.g. UTF-8 JSON). At most MAX_PAYLOAD_BYTES. */
+  body: Uint8Array;
+  /** If given, the sender checks its own role may publish `kind` into the scope (POLICY_DENIED otherwise). */
+  roster?: VerifiedRoster;
+  /** Test vectors only: a fixed nonce. Never pass one in production. */
+  nonce?: Uint8Array;
+}
+
+/**
+ * Encrypt and sign one message with the next index of `senderKey`.
+ * @example const bytes = sealEnvelope({ senderKey, sender: me, kind: 'text', body: utf8('on my way'), roster });
+ */
+export function sealEnvelope(input: SealEnvelopeInput): Uint8Array {
+  const { senderKey: sk, sender, kind, body } = input;
+  const s = na();
+  if (sk.senderDeviceId !== sender.deviceId) throw new CryptoError('INVALID_ARGUMENT', 'sender key belongs to another device');
+  if (body.length > MAX_PAYLOAD_BYTES) throw new CryptoError('INVALID_ARGUMENT', `body over ${MAX_PAYLOAD_BYTES} bytes; send it as an attachment`);
+  if (!isKind(kind)) throw new CryptoError('INVALID_ARGUMENT', `unknown kind ${String(kind)}`);
+  if (input.roster) {
+    const me = input.roster.memberByDevice(sender.deviceId);
+    if (!me) throw new CryptoError('NOT_A_MEMBER', sender.deviceId);
+    if (input.roster.orderId !== sk.orderId || input.roster.epoch !== sk.epoch) throw new CryptoError('WRONG_CONTEXT', 'roster and sender key differ');
+    if (!mayPublish(input.roster.policy, me.role, kind, sk.scope)) throw new CryptoError('POLICY_DENIED', `${me.role} may not publish ${kind} into ${sk.scope}`);
+  }
+  const nonce = input.nonce ?? s.randombytes_buf(NONCE_BYTES);
+  if (nonce.length !== NONCE_BYTES) throw new CryptoError('INVALID_ARGUMENT', 'nonce must be 24 bytes');
+  const { index, messageKey } = sk.advance();
+  const w = new Writer(TAG_ENVELOPE, 256 + body.length + 256)
+    .u32(ENVELOPE_VERSION)
+    .id(sk.orderId, 'orderId')
+    .u32(sk.epoch)
+    .str(sk.scope)
+    .str(kind)
+    .id(sk.senderDeviceId, 'senderDeviceId')
+    .bytes(sk.senderKeyId)
+    .u32(index)
+    .bytes(sk.prevHash);
+  const headerBytes = w.finish();
+  const plain = new Writer(TAG_BODY, body.length + 64).str(kind).bytes(body).finish();
+  const padded = s.pad(plain, paddingBlock(plain.length));
+  let ct: Uint8Array;
+  try {
+    ct = s.crypto_aead_xchacha20poly1305_ietf_encrypt(padded, headerBytes, null, nonce, messageKey);
+  } finally {
+    wipe(messageKey);
+    wipe(plain);
+    wipe(padded);
+  }
+  w.bytes(nonce).bytes(ct);
+  const bytes = w.bytes(sender.sign(w.finish())).finish();
+  sk.recordSent(envelopeHash(bytes));
+  return bytes;
+}
+
+export interface OpenEnvelopeOptions {
+  /** The verified roster of the envelope's epoch (RosterChain.rosterAt(header.epoch)). */
+  roster: VerifiedRoster;
+  receiverState: ReceiverState;
+  /** The order this envelope was delivered for; anything else is WRONG_CONTEXT. */
+  expectedOrderId: string;
+  /** If given, the scope it was delivered for. */
+  expectedScope?: string;
+}
+
+export interface OpenedEnvelope {
+  readonly header: EnvelopeHeader;
+  readonly body: Uint8Array;
+  readonly hash: Uint8Array;
+}
+
+/**
+ * Verify, check policy and context, decrypt and consume the message index.
+ * Order of checks: context, membership, signature, policy, sender key, replay window, AEAD, kind.
+ * State changes (the index is marked used) only when everything passed.
+ * @example const { header, body } = openEnvelope(bytes, { roster, receiverState, expectedOrderId: 'o1' });
+ */
+export function openEnvelope(bytes: Uint8Array, opts: OpenEnvelopeOptions): OpenedEnvelope {
+  const env = decodeEnvelope(bytes);
+  const h = env.header;
+  const roster = opts.roster;
+  if (h.orderId !== opts.expectedOrderId) throw new CryptoError('WRONG_CONTEXT', `envelope of ${h.orderId} delivered for ${opts.expectedOrderId}`);
+  if (opts.expectedScope !== undefined && h.scope !== opts.expectedScope) throw new CryptoError('WRONG_CONTEXT', `envelope of scope ${h.scope} delivered for ${opts.expectedScope}`);
+  if (h.orderId !== roster.orderId || h.epoch !== roster.epoch) throw new CryptoError('WRONG_CONTEXT', `envelope of ${h.orderId}#${h.epoch} against roster ${roster.orderId}#${roster.epoch}`);
+  const sender = roster.memberByDevice(h.senderDeviceId);
+  if (!sender) throw new CryptoError('NOT_A_MEMBER', `sender ${h.senderDeviceId}`);
+  if (!verifySig(env.signature, env.signedBytes, sender.signPublicKey)) throw new CryptoError('BAD_SIGNATURE', `envelope from ${h.senderDeviceId}`);
+  if (!mayPublish(roster.policy, sender.role, h.kind, h.scope)) throw new CryptoError('POLICY_DENIED', `${sender.role} may not publish ${h.kind} into ${h.scope}`);
+  const chain = opts.receiverState.chain(h.senderKeyId);
+  if (!chain) throw new CryptoError('UNKNOWN_SENDER_KEY', `sender key of ${h.senderDeviceId}`);
+  if (chain.orderId !== h.orderId || chain.epoch !== h.epoch || chain.scope !== h.scope || chain.senderDeviceId !== h.senderDeviceId) {
+    throw new CryptoError('WRONG_CONTEXT', 'the sender key of this envelope belongs to another order, epoch, scope or sender');
+  }
+  const lease = opts.receiverState.lease(h.senderKeyId, h.index);
+  const s = na();
+  let padded: Uint8Array;
+  try {
+    padded = s.crypto_aead_xchacha20poly1305_ietf_decrypt(null, env.ciphertext, env.headerBytes, env.nonce, lease.key);
+  } catch {
+    lease.release();
+    throw new CryptoError('DECRYPT_FAILED', `envelope ${h.senderDeviceId}#${h.index}`);
+  }
+  let body: Uint8Array;
+  try {
+    let plain: Uint8Array;
+    try {
+      plain = s.unpad(padded, paddingBlock(padded.length));
+    } catch {
+      throw new CryptoError('MALFORMED', 'bad padding');
+    }
+    const r = new Reader(plain, 'envelope body');
+    r.tag(TAG_BODY);
+    const kind = r.str(32);
+    body = r.bytes(MAX_PAYLOAD_BYTES).slice();
+    r.end();
+    if (kind !== h.kind) throw new CryptoError('KIND_MISMATCH', `header says ${h.kind}, body says ${kind}`);
+  } catch (e) {
+    lease.release();
+    wipe(padded);
+    throw e;
+  }
+  wipe(padded);
+  lease.commit();
+  return { header: h, body, hash: envelopeHash(bytes) };
+}
+
+/** What a ChainTracker reports about one sender chain. */
+export type ChainWarning =
+  | { type: 'gap'; sender: string; senderKeyId: string; expectedIndex: number; gotIndex: number }
+  | { type: 'reorder'; sender: string; senderKeyId: string; index: number; expectedIndex: number }
+  | { type: 'replay'; sender: string; senderKeyId: string; index: number }
+  | { type: 'chain_break'; sender: string; senderKeyId: string; index: number };
+
+/** Hashes remembered per chain: a rotated chain has ≤ 100 messages, so 4,096 is ample and bounds memory. */
+export const MAX_TRACKED_PER_CHAIN = 4096;
+
+interface TrackedChain {
+  expected: number;
+  seen: Map<number, { hash: Uint8Array; prevHash: Uint8Array }>;
+}
+
+/**
+ * Follows each sender chain in arrival order and reports what a relay that
+ * drops, reorders, replays or substitutes one sender's messages leaves behind.
+ * Feed it only envelopes whose signature verified (openEnvelope or the audit).
+ */
+export class ChainTracker {
+  private readonly chains = new Map<string, TrackedChain>();
+
+  observe(header: EnvelopeHeader, hash: Uint8Array): ChainWarning[] {
+    const id = Array.from(header.senderKeyId, (b) => b.toString(16).padStart(2, '0')).join('');
+    const base = { sender: header.senderDeviceId, senderKeyId: id };
+    let c = this.chains.get(id);
+    if (!c) {
+      c = { expected: 0, seen: new Map() };
+      this.chains.set(id, c);
+    }
+    const out: ChainWarning[] = [];
+    const i = header.index;
+    const prior = c.seen.get(i);
+    if (prior) {
+      // Same index again: the same bytes are a replay; other bytes mean two messages claim one place.
+      out.push(bytesEqual(prior.hash, hash) ? { type: 'replay', ...base, index: i } : { type: 'chain_break', ...base, index: i });
+      return out;
+    }
+    if (i > c.expected) out.push({ type: 'gap', ...base, expectedIndex: c.expected, gotIndex: i });
+    if (i < c.expected) out.push({ type: 'reorder', ...base, index: i, expectedIndex: c.expected });
+    // Check the links on both sides, so a late message that fills a gap is checked too.
+    const before = c.seen.get(i - 1);
+    const after = c.seen.get(i + 1);
+    const firstOk = i !== 0 || header.prevHash.every((b) => b === 0);
+    if (!firstOk || (before && !bytesEqual(before.hash, header.prevHash)) || (after && !bytesEqual(after.prevHash, hash))) {
+      out.push({ type: 'chain_break', ...base, index: i });
+    }
+    c.seen.set(i, { hash: hash.slice(), prevHash: header.prevHash.slice() });
+    if (i >= c.expected) c.expected = i + 1;
+    if (c.seen.size > MAX_TRACKED_PER_CHAIN) c.seen.delete(c.seen.keys().next().value as number);
+    return out;
+  }
+}
