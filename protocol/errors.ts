@@ -45,7 +45,7 @@ export const ERRORS = {
   KEY_PACKAGE_INVALID: { num: 308, close: false, retry: false, message: 'A key package is malformed, is for another order or epoch, is not from this device, or is addressed to a device that may not read the scope.' },
   EPOCH_STALE: { num: 309, close: false, retry: true, message: 'The envelope was sealed for an older roster epoch; fetch the new roster, rotate sender keys and re-seal.' },
   // ---- delivery (4xx) ----
-  HISTORY_TRIMMED: { num: 400, close: false, retry: false, message: 'Messages after `afterSeq` have been removed by retention; resume from the oldest sequence the relay still holds (in the error detail).' },
+  HISTORY_TRIMMED: { num: 400, close: false, retry: false, message: 'Messages after `afterSeq` have been removed by retention; resume from the oldest sequence the relay still holds (`oldestSeq` in the error frame).' },
   TOO_MANY_SUBSCRIPTIONS: { num: 401, close: false, retry: false, message: 'This connection follows the maximum number of orders; unsubscribe from finished orders first.' },
   NOT_SUBSCRIBED: { num: 402, close: false, retry: false, message: 'Acknowledge or unsubscribe only orders this connection subscribed to.' },
   BLOB_NOT_FOUND: { num: 403, close: false, retry: false, message: 'No blob with this id exists, or it has expired; ask the sender to upload it again.' },

@@ -44,3 +44,13 @@ describe('the challenge transcript', () => {
     expect(new TextDecoder().decode(a.subarray(0, 17))).toBe('sealrelay/auth/v1');
   });
 });
+
+describe('the wire specification', () => {
+  it('documents every error code and every frame type', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const { CLIENT_FRAME_TYPES, SERVER_FRAME_TYPES } = await import('../../protocol/index.ts');
+    const spec = await readFile(new URL('../../protocol/README.md', import.meta.url), 'utf8');
+    for (const c of ERROR_CODES) expect(spec, `error ${c}`).toContain(`| \`${c}\` | ${ERRORS[c].num} |`);
+    for (const t of [...CLIENT_FRAME_TYPES, ...SERVER_FRAME_TYPES]) expect(spec, `frame ${t}`).toMatch(new RegExp(`\\b${t} \\{|\`${t}\``));
+  });
+});
