@@ -1,0 +1,134 @@
+/**
+ * Device keystore at rest: secrets and state encrypted under a key derived from
+ * a password with Argon2id (crypto_pwhash), XChaCha20-Poly1305-IETF.
+ *
+ *   str('sealrelay/keystore/v1') u32 version u32 alg u32 opsLimit u64 memLimit
+ *   bytes(16 salt) bytes(24 nonce) | bytes(ciphertext)
+ * The parameters before the ciphertext are its associated data, so they cannot
+ * be swapped (a downgrade attempt fails as BAD_PASSWORD).
+ *
+ * Default cost: OPSLIMIT_INTERACTIVE (2) with MEMLIMIT_INTERACTIVE (64 MiB).
+ * MODERATE (256 MiB) is out of reach of WeChat mini-programs and low-end
+ * Android phones under wasm; servers and desktops can pass KEYSTORE_STRONG.
+ */
+import { CryptoError } from './errors.ts';
+import { Reader, Writer } from './encoding.ts';
+import { DeviceKeys } from './identity.ts';
+import { na, wipe } from './sodium.ts';
+
+const TAG_KEYSTORE = 'sealrelay/keystore/v1';
+const TAG_CONTENTS = 'sealrelay/keystore-contents/v1';
+export const KEYSTORE_VERSION = 1;
+
+export interface KeystoreCost {
+  readonly opsLimit: number;
+  readonly memLimit: number;
+}
+
+/** The default: Argon2id interactive limits (see above for why not moderate). */
+export function keystoreInteractive(): KeystoreCost {
+  const s = na();
+  return { opsLimit: s.crypto_pwhash_OPSLIMIT_INTERACTIVE, memLimit: s.crypto_pwhash_MEMLIMIT_INTERACTIVE };
+}
+
+/** Argon2id moderate limits (256 MiB): for servers and desktops. */
+export function keystoreStrong(): KeystoreCost {
+  const s = na();
+  return { opsLimit: s.crypto_pwhash_OPSLIMIT_MODERATE, memLimit: s.crypto_pwhash_MEMLIMIT_MODERATE };
+}
+
+/** Upper bounds accepted when opening, so a tampered file cannot make us burn minutes or gigabytes. */
+const MAX_OPS = 16;
+const MAX_MEM = 1024 * 1024 * 1024;
+
+function deriveKey(password: string, salt: Uint8Array, cost: KeystoreCost): Uint8Array {
+  const s = na();
+  return s.crypto_pwhash(32, password, salt, cost.opsLimit, cost.memLimit, s.crypto_pwhash_ALG_ARGON2ID13);
+}
+
+/**
+ * Encrypt `contents` under `password`. `contents` is left untouched; wipe it yourself if it is a secret copy.
+ * @example const file = sealKeystore(secrets, pw);
+ */
+export function sealKeystore(contents: Uint8Array, password: string, cost: KeystoreCost = keystoreInteractive()): Uint8Array {
+  const s = na();
+  if (password.length === 0) throw new CryptoError('INVALID_ARGUMENT', 'empty password');
+  const salt = s.randombytes_buf(s.crypto_pwhash_SALTBYTES);
+  const nonce = s.randombytes_buf(24);
+  const w = new Writer(TAG_KEYSTORE, contents.length + 256)
+    .u32(KEYSTORE_VERSION)
+    .u32(s.crypto_pwhash_ALG_ARGON2ID13)
+    .u32(cost.opsLimit)
+    .u64(cost.memLimit)
+    .bytes(salt)
+    .bytes(nonce);
+  const ad = w.finish();
+  const key = deriveKey(password, salt, cost);
+  try {
+    return w.bytes(s.crypto_aead_xchacha20poly1305_ietf_encrypt(contents, ad, null, nonce, key)).finish();
+  } finally {
+    wipe(key);
+  }
+}
+
+/** Decrypt a keystore; a wrong password (or any alteration) is BAD_PASSWORD, bad structure MALFORMED. */
+export function openKeystore(bytes: Uint8Array, password: string): Uint8Array {
+  const s = na();
+  const r = new Reader(bytes, 'keystore');
+  r.tag(TAG_KEYSTORE);
+  if (r.u32() !== KEYSTORE_VERSION) r.fail('unsupported version');
+  if (r.u32() !== s.crypto_pwhash_ALG_ARGON2ID13) r.fail('unsupported algorithm');
+  const opsLimit = r.u32();
+  const memLimit = r.u64();
+  if (opsLimit < 1 || opsLimit > MAX_OPS || memLimit < 8192 || memLimit > MAX_MEM) r.fail('Argon2id parameters out of range');
+  const salt = r.fixed(s.crypto_pwhash_SALTBYTES);
+  const nonce = r.fixed(24);
+  const ad = r.sliceFrom(0);
+  const ct = r.bytes(bytes.length);
+  r.end();
+  const key = deriveKey(password, salt, { opsLimit, memLimit });
+  try {
+    return s.crypto_aead_xchacha20poly1305_ietf_decrypt(null, ct, ad, nonce, key);
+  } catch {
+    throw new CryptoError('BAD_PASSWORD');
+  } finally {
+    wipe(key);
+  }
+}
+
+/** What a device keeps at rest: its keys plus opaque application state (sender keys, receiver state, roster pins). */
+export interface DeviceSecrets {
+  deviceKeys: DeviceKeys;
+  /** Named opaque blobs, e.g. { 'receiver': ReceiverState.serialize(), 'out:o1:shared': OutboundSenderKey.serialize() }. */
+  state: Map<string, Uint8Array>;
+}
+
+/** Seal device keys and state; intermediate plaintext copies are wiped. */
+export function sealDeviceKeystore(secrets: DeviceSecrets, password: string, cost?: KeystoreCost): Uint8Array {
+  const keys = secrets.deviceKeys.serialize();
+  const w = new Writer(TAG_CONTENTS, 1024).bytes(keys).u32(secrets.state.size);
+  for (const [name, blob] of secrets.state) w.str(name).bytes(blob);
+  const plain = w.finish();
+  try {
+    return sealKeystore(plain, password, cost);
+  } finally {
+    wipe(keys);
+    wipe(plain);
+  }
+}
+
+export function openDeviceKeystore(bytes: Uint8Array, password: string): DeviceSecrets {
+  const plain = openKeystore(bytes, password);
+  try {
+    const r = new Reader(plain, 'keystore contents');
+    r.tag(TAG_CONTENTS);
+    const deviceKeys = DeviceKeys.deserialize(r.bytes(1024));
+    const n = r.u32();
+    const state = new Map<string, Uint8Array>();
+    for (let i = 0; i < n; i++) state.set(r.str(256), r.bytes(plain.length).slice());
+    r.end();
+    return { deviceKeys, state };
+  } finally {
+    wipe(plain);
+  }
+}

@@ -1,0 +1,127 @@
+import { describe, expect, it } from 'vitest';
+import { cryptoReady, signRoster, verifyRoster, decodeRoster, rosterHash, RosterChain, AuthorityKey, CryptoError } from '../../crypto/index.ts';
+import { DAY, NOW, ORDER, makeParty, makeWorld, member, nextRoster } from './fixtures.ts';
+
+await cryptoReady();
+
+function code(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof CryptoError) return e.code;
+    throw e;
+  }
+  return 'no error';
+}
+
+describe('rosters', () => {
+  it('round-trip: signed, decoded and verified, with members looked up by device', () => {
+    const w = makeWorld();
+    const d = decodeRoster(w.rosterBytes);
+    expect(d.epoch).toBe(1);
+    expect(d.prevHash).toEqual(new Uint8Array(32));
+    expect(w.roster.members).toHaveLength(6);
+    expect(w.roster.memberByDevice(w.courier.keys.deviceId)?.role).toBe('courier');
+    expect(w.roster.memberByDevice('d_nobody')).toBeUndefined();
+    expect(w.roster.hash).toEqual(rosterHash(w.rosterBytes));
+    expect(w.roster.readersOf('commercial').map((m) => m.role)).toEqual(['shipper', 'dispatcher', 'auditor']);
+  });
+
+  it('link each epoch to the hash of the previous one', () => {
+    const w = makeWorld();
+    const r2 = nextRoster(w, w.roster, w.all.slice(0, 4));
+    expect(r2.roster.epoch).toBe(2);
+    expect(r2.roster.prevHash).toEqual(w.roster.hash);
+  });
+
+  it('signed by an untrusted authority are rejected', () => {
+    const w = makeWorld();
+    expect(code(() => verifyRoster(w.rosterBytes, { trustedAuthorities: [AuthorityKey.generate().publicKey], now: NOW }))).toBe('UNTRUSTED_AUTHORITY');
+  });
+
+  it('with a tampered byte never verify', () => {
+    const w = makeWorld();
+    for (let i = 0; i < w.rosterBytes.length; i += 7) {
+      const t = w.rosterBytes.slice();
+      t[i]! ^= 0x40;
+      expect(() => verifyRoster(t, { trustedAuthorities: w.trusted, now: NOW }), `byte ${i}`).toThrow(CryptoError);
+    }
+  });
+
+  it('that skip an epoch or link to another hash fail with ROSTER_BAD_CHAIN', () => {
+    const w = makeWorld();
+    const skip = signRoster(w.authority, { orderId: ORDER, epoch: 3, prevHash: w.roster.hash, members: w.all.map(member), policyId: 'sealrelay/default@1', issuedAt: NOW });
+    expect(code(() => verifyRoster(skip, { trustedAuthorities: w.trusted, previous: w.roster, now: NOW }))).toBe('ROSTER_BAD_CHAIN');
+    const wrong = signRoster(w.authority, { orderId: ORDER, epoch: 2, prevHash: new Uint8Array(32).fill(9), members: w.all.map(member), policyId: 'sealrelay/default@1', issuedAt: NOW });
+    expect(code(() => verifyRoster(wrong, { trustedAuthorities: w.trusted, previous: w.roster, now: NOW }))).toBe('ROSTER_BAD_CHAIN');
+  });
+
+  it('with a member whose certificate expired are rejected with CERT_EXPIRED', () => {
+    const w = makeWorld();
+    const old = makeParty(w.authority, 'courier', 'u-old', { notBefore: NOW - 10 * DAY, notAfter: NOW - DAY });
+    const bytes = signRoster(w.authority, { orderId: ORDER, epoch: 1, members: [member(w.shipper), member(old)], policyId: 'sealrelay/default@1', issuedAt: NOW });
+    expect(code(() => verifyRoster(bytes, { trustedAuthorities: w.trusted, now: NOW }))).toBe('CERT_EXPIRED');
+  });
+
+  it('with a device listed twice, a member not matching its certificate, or an unknown policy are rejected', () => {
+    const w = makeWorld();
+    const dup = signRoster(w.authority, { orderId: ORDER, epoch: 1, members: [member(w.shipper), member(w.shipper)], policyId: 'sealrelay/default@1', issuedAt: NOW });
+    expect(code(() => verifyRoster(dup, { trustedAuthorities: w.trusted, now: NOW }))).toBe('DUPLICATE_MEMBER');
+    const mismatch = signRoster(w.authority, { orderId: ORDER, epoch: 1, members: [{ ...member(w.shipper), certificate: w.courier.cert }], policyId: 'sealrelay/default@1', issuedAt: NOW });
+    expect(code(() => verifyRoster(mismatch, { trustedAuthorities: w.trusted, now: NOW }))).toBe('CERT_MISMATCH');
+    const unknown = signRoster(w.authority, { orderId: ORDER, epoch: 1, members: [member(w.shipper)], policyId: 'acme/secret@9', issuedAt: NOW });
+    expect(code(() => verifyRoster(unknown, { trustedAuthorities: w.trusted, now: NOW }))).toBe('UNKNOWN_POLICY');
+  });
+});
+
+describe('a client roster chain', () => {
+  it('advances one epoch at a time and keeps earlier rosters for late messages', () => {
+    const w = makeWorld();
+    const chain = new RosterChain(ORDER, w.trusted);
+    chain.accept(w.rosterBytes, NOW);
+    const r2 = nextRoster(w, w.roster, w.all.slice(0, 5));
+    expect(chain.accept(r2.bytes, NOW).epoch).toBe(2);
+    expect(chain.accept(r2.bytes, NOW).epoch).toBe(2); // idempotent
+    expect(chain.head?.epoch).toBe(2);
+    expect(chain.rosterAt(1)?.hash).toEqual(w.roster.hash);
+  });
+
+  it('rejects a rollback to an older epoch with ROSTER_ROLLBACK', () => {
+    const w = makeWorld();
+    const chain = new RosterChain(ORDER, w.trusted);
+    chain.accept(w.rosterBytes, NOW);
+    chain.accept(nextRoster(w, w.roster, w.all).bytes, NOW);
+    expect(code(() => chain.accept(w.rosterBytes, NOW))).toBe('ROSTER_ROLLBACK');
+  });
+
+  it('rejects a second roster for the same epoch, and a next epoch linking elsewhere, with ROSTER_FORK', () => {
+    const w = makeWorld();
+    const chain = new RosterChain(ORDER, w.trusted);
+    chain.accept(w.rosterBytes, NOW);
+    const twin = signRoster(w.authority, { orderId: ORDER, epoch: 1, members: w.all.slice(0, 3).map(member), policyId: 'sealrelay/default@1', issuedAt: NOW });
+    expect(code(() => chain.accept(twin, NOW))).toBe('ROSTER_FORK');
+    const twinRoster = verifyRoster(twin, { trustedAuthorities: w.trusted, now: NOW });
+    const offBranch = nextRoster(w, twinRoster, w.all);
+    expect(code(() => chain.accept(offBranch.bytes, NOW))).toBe('ROSTER_FORK');
+  });
+
+  it('restored from a pinned head refuses a rollback and a fork it never saw the bytes of', () => {
+    const w = makeWorld();
+    const r2 = nextRoster(w, w.roster, w.all);
+    const pinned = { orderId: ORDER, epoch: 2, hash: r2.roster.hash };
+    expect(code(() => new RosterChain(ORDER, w.trusted, pinned).accept(w.rosterBytes, NOW))).toBe('ROSTER_ROLLBACK');
+    const fork2 = signRoster(w.authority, { orderId: ORDER, epoch: 2, prevHash: w.roster.hash, members: w.all.slice(1).map(member), policyId: 'sealrelay/default@1', issuedAt: NOW });
+    expect(code(() => new RosterChain(ORDER, w.trusted, pinned).accept(fork2, NOW))).toBe('ROSTER_FORK');
+    expect(new RosterChain(ORDER, w.trusted, pinned).accept(r2.bytes, NOW).epoch).toBe(2);
+  });
+
+  it('refuses to jump ahead over a missing epoch and refuses rosters of another order', () => {
+    const w = makeWorld();
+    const chain = new RosterChain(ORDER, w.trusted);
+    chain.accept(w.rosterBytes, NOW);
+    const r2 = nextRoster(w, w.roster, w.all);
+    const r3 = nextRoster(w, r2.roster, w.all);
+    expect(code(() => chain.accept(r3.bytes, NOW))).toBe('ROSTER_BAD_CHAIN');
+    expect(code(() => new RosterChain('other-order', w.trusted).accept(w.rosterBytes, NOW))).toBe('WRONG_CONTEXT');
+  });
+});
