@@ -35,6 +35,9 @@ export function lossSpells(b: Burstiness, horizonMs: number, random: () => numbe
 export function impairmentEvents(p: NetworkProfile, horizonMs: number, random: () => number): ImpairmentEvent[] {
   const events = lossSpells(p.burstiness, horizonMs, random);
   for (const o of p.outages) {
+    // An outage that starts inside the horizon always gets its end, so no run is
+    // left with the link down.
+    if (o.atMs >= horizonMs) continue;
     events.push({ atMs: o.atMs, type: 'outage', kind: o.kind, on: true });
     events.push({ atMs: o.atMs + o.durationMs, type: 'outage', kind: o.kind, on: false });
   }
