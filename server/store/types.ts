@@ -9,6 +9,21 @@
  * means the client retries with the same clientMsgId, and the store answers the
  * original seq with `duplicate: true` for DEDUP_WINDOW_MS.
  */
+import { ProtocolError } from '../../protocol/errors.ts';
+
+/**
+ * The store could not be reached or could not complete the operation. For `append`
+ * this means the message was NOT acknowledged (it may or may not have been stored:
+ * the client's retry with the same clientMsgId is answered by dedup either way).
+ * A ProtocolError, so the relay sends it as STORE_UNAVAILABLE without a mapping table.
+ */
+export class StoreUnavailableError extends ProtocolError {
+  constructor(operation: string, cause?: unknown) {
+    super('STORE_UNAVAILABLE', `${operation}: ${cause instanceof Error ? cause.message : String(cause ?? 'unavailable')}`);
+    this.name = 'StoreUnavailableError';
+    if (cause !== undefined) (this as { cause?: unknown }).cause = cause;
+  }
+}
 
 /** What the relay learned from the clear envelope header, stored beside the bytes. */
 export interface StoredMessage {
@@ -97,9 +112,21 @@ export interface MessageStore {
   setCursor(order: string, device: string, seq: number): Promise<void>;
   cursor(order: string, device: string): Promise<number>;
 
-  /** Register for append hints; returns an unsubscribe function. */
+  /**
+   * Register for append hints; returns an unsubscribe function. Appends made through
+   * this store instance are announced for every order; appends made by other nodes
+   * only for watched orders. Listeners must tolerate repeated and skipped seqs
+   * (back-fill with `read` when a hint's seq is beyond what they delivered).
+   */
   onAppend(listener: AppendListener): () => void;
-  /** Tell the store this node has local subscribers of `order` (Redis: SSUBSCRIBE its channel). */
+  /**
+   * Tell the store this node has local subscribers of `order` (Redis: SSUBSCRIBE its
+   * channel). Reference-counted: each watch needs one unwatch. Once subscribed, the
+   * Redis store emits a synthetic hint of the current head (and again after its
+   * subscriber reconnects), so appends racing the subscription are not missed; the
+   * memory store needs none, it announces every append.
+   * Rejects with StoreUnavailableError when the store cannot be reached.
+   */
   watch(order: string): Promise<void>;
   unwatch(order: string): Promise<void>;
 

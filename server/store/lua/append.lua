@@ -1,0 +1,31 @@
+-- Append one message to an order: dedup + sequence + XADD + retention + hint, atomically.
+-- KEYS: 1 seq counter, 2 stream, 3 dedup key of (device, clientMsgId), 4 shard channel
+--       (the channel is declared as a key so Redis Cluster checks it is in this slot)
+-- ARGV: 1 envelope, 2 at, 3 epoch, 4 scope, 5 sender, 6 dedup window ms,
+--       7 max length, 8 max age ms, 9 now ms, 10 node id
+-- Returns {seq, duplicate (0|1)}.
+
+-- 1. Dedup: a retry of an appended message answers its original seq and stores nothing.
+local prior = redis.call('GET', KEYS[3])
+if prior then return {tonumber(prior), 1} end
+
+-- 2. Sequence. Nothing below can fail for a well-formed call (the entry id is always
+--    above the stream's last id because the counter never goes back), so INCR never
+--    leaves a gap: Lua scripts are not rolled back, and a failing XADD after INCR would.
+local seq = redis.call('INCR', KEYS[1])
+local id = string.format('%d-0', seq)
+
+-- 3. Store. Entry id = seq, so replay is XRANGE <afterSeq+1>-0 + COUNT n. Field 'a' first: trim reads it.
+redis.call('XADD', KEYS[2], id, 'a', ARGV[2], 'p', ARGV[3], 's', ARGV[4], 'f', ARGV[5], 'e', ARGV[1])
+redis.call('SET', KEYS[3], seq, 'PX', ARGV[6])
+
+-- 4. Retention. The stream also expires max age after the last append: by then every
+--    entry is too old, so idle orders cost nothing. The counter stays (seq never restarts).
+trim(KEYS[2], tonumber(ARGV[7]), tonumber(ARGV[9]) - tonumber(ARGV[8]), 1)
+redis.call('PEXPIRE', KEYS[2], ARGV[8])
+
+-- 5. Hint for relay nodes watching the order (format: server/store/redis-hint.ts).
+local header = string.format('%d,%s,%s,%d,%d,%d\n', seq, ARGV[2], ARGV[3], #ARGV[4], #ARGV[5], #ARGV[10])
+redis.call('SPUBLISH', KEYS[4], header .. ARGV[4] .. ARGV[5] .. ARGV[10] .. ARGV[1])
+
+return {seq, 0}

@@ -1,0 +1,183 @@
+/**
+ * The thin shell between the Redis store and node-redis: one narrow interface over a
+ * standalone client or a cluster, so RedisStore and RedisBlobStore never branch on
+ * topology.
+ *
+ * - Replies come back with blob strings as Buffers (RESP type mapping), so envelopes,
+ *   rosters and blobs are raw bytes end to end, never base64 or UTF-8-mangled.
+ * - The offline queue is disabled: while Redis is unreachable a command rejects at
+ *   once instead of waiting in memory, which is what lets `append` refuse rather than
+ *   hang, and keeps memory bounded during an outage.
+ * - Scripts run as EVALSHA with an EVAL fallback on NOSCRIPT (after a Redis restart,
+ *   a failover or on a cluster node that has not seen the script yet).
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createClient, createCluster, RESP_TYPES } from 'redis';
+
+export type RedisArg = string | Buffer;
+
+/** Where Redis is: one URL, or seed nodes of a Redis Cluster. */
+export type RedisTarget = { readonly url: string } | { readonly cluster: readonly string[] };
+
+export interface RedisConnectionOptions {
+  readonly target: RedisTarget;
+  /** A command that has not answered within this many ms rejects (the store reports STORE_UNAVAILABLE). */
+  readonly commandTimeoutMs?: number;
+  /** Reconnect delay after `retries` failed attempts; default: full-jitter backoff, 50 ms … 2 s. */
+  readonly reconnectDelayMs?: (retries: number) => number;
+}
+
+/** A Lua script with its SHA1, so EVALSHA needs no round trip to load it first. */
+export interface LuaScript {
+  readonly source: string;
+  readonly sha1: string;
+}
+
+/** Load `lua/<name>.lua`, with `lua/<prelude>.lua` files prepended (shared functions). */
+export function loadScript(name: string, ...preludes: string[]): LuaScript {
+  const read = (n: string) => readFileSync(new URL(`./lua/${n}.lua`, import.meta.url), 'utf8');
+  const source = [...preludes.map(read), read(name)].join('\n');
+  return { source, sha1: createHash('sha1').update(source).digest('hex') };
+}
+
+const BUFFERS = { [RESP_TYPES.BLOB_STRING]: Buffer } as const;
+
+/** Full-jitter exponential backoff: spreads reconnects of many relay nodes after a Redis restart. */
+export function defaultReconnectDelay(retries: number): number {
+  return Math.floor(Math.random() * Math.min(2000, 50 * 2 ** Math.min(retries, 10)));
+}
+
+export type ShardListener = (message: Buffer, channel: Buffer) => void;
+
+/** The commands one topology must provide. */
+interface Topology {
+  send(key: string | undefined, readonly: boolean, args: RedisArg[]): Promise<unknown>;
+  sSubscribe(channel: string, listener: ShardListener): Promise<void>;
+  sUnsubscribe(channel: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class RedisConnection {
+  private constructor(
+    private readonly topology: Topology,
+    /** Listeners told when a subscriber connection came back: hints may have been lost. */
+    private readonly resubscribed: Set<() => void>,
+  ) {}
+
+  /**
+   * @example const conn = await RedisConnection.open({ target: { url: 'redis://127.0.0.1:6379' } });
+   */
+  static async open(opts: RedisConnectionOptions): Promise<RedisConnection> {
+    const resubscribed = new Set<() => void>();
+    const notify = () => { for (const f of resubscribed) f(); };
+    const topology = 'url' in opts.target
+      ? await openStandalone(opts.target.url, opts, notify)
+      : await openCluster(opts.target.cluster, opts, notify);
+    return new RedisConnection(topology, resubscribed);
+  }
+
+  /** Send one command; `key` routes it on a cluster. Blob strings come back as Buffers. */
+  call<T>(key: string | undefined, args: RedisArg[], readonly = false): Promise<T> {
+    return this.topology.send(key, readonly, args) as Promise<T>;
+  }
+
+  /** Run a script on the node owning keys[0] (all keys must share its slot). */
+  async eval<T>(script: LuaScript, keys: readonly string[], args: readonly RedisArg[]): Promise<T> {
+    const rest = [String(keys.length), ...keys, ...args];
+    try {
+      return (await this.topology.send(keys[0], false, ['EVALSHA', script.sha1, ...rest])) as T;
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      return (await this.topology.send(keys[0], false, ['EVAL', script.source, ...rest])) as T;
+    }
+  }
+
+  /** SSUBSCRIBE on a dedicated subscriber connection (node-redis resubscribes after reconnects). */
+  sSubscribe(channel: string, listener: ShardListener): Promise<void> {
+    return this.topology.sSubscribe(channel, listener);
+  }
+
+  sUnsubscribe(channel: string): Promise<void> {
+    return this.topology.sUnsubscribe(channel);
+  }
+
+  /** Called after a subscriber connection reconnected and resubscribed; returns an unsubscribe function. */
+  onResubscribed(f: () => void): () => void {
+    this.resubscribed.add(f);
+    return () => this.resubscribed.delete(f);
+  }
+
+  close(): Promise<void> {
+    this.resubscribed.clear();
+    return this.topology.close();
+  }
+}
+
+function clientOptions(opts: RedisConnectionOptions) {
+  const delay = opts.reconnectDelayMs ?? defaultReconnectDelay;
+  return {
+    disableOfflineQueue: true,
+    socket: { reconnectStrategy: (retries: number) => delay(retries), connectTimeout: 5000 },
+    commandOptions: { typeMapping: BUFFERS, ...(opts.commandTimeoutMs ? { timeout: opts.commandTimeoutMs } : {}) },
+  };
+}
+
+/**
+ * Calls `notify` when a connection is ready again after it had dropped. node-redis
+ * has re-sent SSUBSCRIBE and awaited the reply before it emits 'ready', so a head
+ * read issued from `notify` cannot miss an append made after the resubscription.
+ */
+function watchReconnects(emitter: { on(e: string, f: () => void): unknown }, down: string, up: string, notify: () => void) {
+  let dropped = false;
+  emitter.on(down, () => { dropped = true; });
+  emitter.on(up, () => {
+    if (!dropped) return;
+    dropped = false;
+    notify();
+  });
+}
+
+async function openStandalone(url: string, opts: RedisConnectionOptions, notify: () => void): Promise<Topology> {
+  const client = createClient({ url, ...clientOptions(opts) });
+  // Without an 'error' listener node-redis rethrows connection errors as uncaught exceptions.
+  client.on('error', () => undefined);
+  await client.connect();
+  let sub: typeof client | undefined;
+  const subscriber = async (): Promise<typeof client> => {
+    if (!sub) {
+      sub = client.duplicate();
+      sub.on('error', () => undefined);
+      watchReconnects(sub, 'reconnecting', 'ready', notify);
+      await sub.connect();
+    }
+    return sub;
+  };
+  return {
+    send: (_key, _ro, args) => client.sendCommand(args),
+    sSubscribe: async (channel, listener) => (await subscriber()).sSubscribe(channel, listener, true),
+    sUnsubscribe: async (channel) => { if (sub) await sub.sUnsubscribe(channel); },
+    close: async () => {
+      await Promise.allSettled([client.close(), sub?.close()]);
+    },
+  };
+}
+
+async function openCluster(nodes: readonly string[], opts: RedisConnectionOptions, notify: () => void): Promise<Topology> {
+  const cluster = createCluster({
+    rootNodes: nodes.map((url) => ({ url })),
+    defaults: clientOptions(opts),
+    commandOptions: clientOptions(opts).commandOptions,
+  });
+  cluster.on('error', () => undefined);
+  cluster.on('node-error', () => undefined);
+  // Sharded pub/sub already uses one dedicated connection per master inside node-redis.
+  watchReconnects(cluster, 'node-reconnecting', 'node-ready', notify);
+  await cluster.connect();
+  return {
+    send: (key, ro, args) => cluster.sendCommand(key, ro, args),
+    sSubscribe: (channel, listener) => cluster.sSubscribe(channel, listener, true),
+    sUnsubscribe: (channel) => cluster.sUnsubscribe(channel),
+    close: () => cluster.close(),
+  };
+}

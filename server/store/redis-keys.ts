@@ -1,0 +1,59 @@
+/**
+ * Key layout of the Redis store (server/store/README.md has the table).
+ *
+ * Every key of one order starts with the hash tag `{o:<order>}` so that all of them,
+ * and the order's shard channel, hash to one cluster slot: the append script may
+ * then touch them all atomically, and SPUBLISH from inside it is slot-local.
+ *
+ * Order ids may contain any printable character, including `{`, `}` and `%`. A `}`
+ * would end the hash tag early and let two orders' keys collide (order `a}:kp:b`
+ * vs. order `a`'s key packages for recipient `b}:…`), so the three are
+ * percent-encoded. Everything after the tag is unambiguous because the order part
+ * no longer contains `}`.
+ */
+
+export function escapeTag(order: string): string {
+  return order.replace(/[%{}]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+}
+
+export interface OrderKeys {
+  /** Hash tag, e.g. `{o:42}`. */
+  readonly tag: string;
+  /** INCR counter: the head seq. Never expires, so seq never restarts. */
+  readonly seq: string;
+  /** The stream: entry id `<seq>-0`, fields a (at), p (epoch), s (scope), f (sender), e (envelope). */
+  readonly stream: string;
+  /** Hash device → cumulative-ack cursor. */
+  readonly cursors: string;
+  /** Hash epoch → roster bytes; epochs are 1..HLEN, so HLEN is the current epoch. */
+  readonly rosters: string;
+  /** Hash epoch → head seq when that roster was accepted. */
+  readonly rosterSeq: string;
+  /** Shard channel for append hints. */
+  readonly live: string;
+  dedup(device: string, clientMsgId: string): string;
+  keyPackages(recipient: string): string;
+}
+
+export function orderKeys(order: string): OrderKeys {
+  const tag = `{o:${escapeTag(order)}}`;
+  return {
+    tag,
+    seq: `${tag}:n`,
+    stream: `${tag}:s`,
+    cursors: `${tag}:c`,
+    rosters: `${tag}:r`,
+    rosterSeq: `${tag}:ra`,
+    live: `${tag}:live`,
+    // The device length prefix keeps (`a:b`, `c`) and (`a`, `b:c`) apart.
+    dedup: (device, clientMsgId) => `${tag}:d:${device.length}:${device}:${clientMsgId}`,
+    keyPackages: (recipient) => `${tag}:kp:${recipient}`,
+  };
+}
+
+/** Recover the order id from a `{o:…}:live` channel name (inverse of orderKeys().live). */
+export function orderOfChannel(channel: string): string | undefined {
+  const m = /^\{o:([^}]*)\}:live$/.exec(channel);
+  if (!m) return undefined;
+  return m[1]!.replace(/%(25|7B|7D)/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
+}

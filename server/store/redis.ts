@@ -1,0 +1,301 @@
+/**
+ * The durable store shared by several relay nodes: Redis standalone or Cluster via
+ * node-redis. Key layout, the append script and failure semantics:
+ * server/store/README.md.
+ *
+ * @example
+ *   const store = await RedisStore.connect({ target: { url: process.env.REDIS_URL! } });
+ *   const { seq } = await store.append({ order, device, clientMsgId, envelope, epoch, scope, at: Date.now() });
+ */
+import { randomBytes } from 'node:crypto';
+import { DEDUP_WINDOW_MS } from '../../protocol/limits.ts';
+import { DEFAULT_RETENTION } from './memory.ts';
+import { loadScript, RedisConnection, type RedisConnectionOptions, type RedisArg } from './redis-connection.ts';
+import { decodeHint } from './redis-hint.ts';
+import { orderKeys, orderOfChannel } from './redis-keys.ts';
+import {
+  StoreUnavailableError,
+  type AppendInput,
+  type AppendListener,
+  type AppendResult,
+  type KeyPackageRecord,
+  type MessageStore,
+  type RetentionPolicy,
+  type RosterRecord,
+  type StoredMessage,
+} from './types.ts';
+
+const SCRIPTS = {
+  append: loadScript('append', 'trim'),
+  oldest: loadScript('oldest', 'trim'),
+  roster: loadScript('roster'),
+  cursor: loadScript('cursor'),
+};
+
+export interface RedisStoreOptions extends RedisConnectionOptions {
+  retention?: RetentionPolicy;
+  /** How long (device, clientMsgId) → seq is remembered; tests shrink it to milliseconds. */
+  dedupWindowMs?: number;
+  /** Clock for age-based retention (the dedup window runs on Redis's own clock, PX). */
+  now?: () => number;
+  /** This relay node's id in hints; defaults to a random one. */
+  nodeId?: string;
+}
+
+/** One XRANGE entry as node-redis returns it with Buffer blob strings. */
+type RawEntry = [Buffer, Buffer[]];
+
+export class RedisStore implements MessageStore {
+  readonly kind = 'redis' as const;
+  private readonly listeners = new Set<AppendListener>();
+  /** order → number of watch() calls not yet matched by unwatch(). */
+  private readonly watched = new Map<string, number>();
+  private readonly retention: RetentionPolicy;
+  private readonly dedupWindowMs: number;
+  private readonly now: () => number;
+  private readonly nodeId: string;
+  private closed = false;
+
+  private constructor(private readonly conn: RedisConnection, opts: RedisStoreOptions) {
+    this.retention = opts.retention ?? DEFAULT_RETENTION;
+    this.dedupWindowMs = opts.dedupWindowMs ?? DEDUP_WINDOW_MS;
+    this.now = opts.now ?? Date.now;
+    this.nodeId = opts.nodeId ?? randomBytes(6).toString('hex');
+    // Hints published while our subscriber was away are lost: re-announce every watched head.
+    conn.onResubscribed(() => { for (const order of this.watched.keys()) void this.syntheticHint(order); });
+  }
+
+  /** Connect to Redis; rejects with StoreUnavailableError if it cannot be reached. */
+  static async connect(opts: RedisStoreOptions): Promise<RedisStore> {
+    const conn = await guard('connect', () => RedisConnection.open(opts));
+    return new RedisStore(conn, opts);
+  }
+
+  async append(input: AppendInput): Promise<AppendResult> {
+    const k = orderKeys(input.order);
+    const { maxLength, maxAgeMs } = this.retention;
+    const [seq, dup] = await guard('append', () =>
+      this.conn.eval<[number, number]>(SCRIPTS.append, [k.seq, k.stream, k.dedup(input.device, input.clientMsgId), k.live], [
+        Buffer.from(input.envelope.buffer, input.envelope.byteOffset, input.envelope.byteLength),
+        String(input.at), String(input.epoch), input.scope, input.device,
+        String(this.dedupWindowMs), String(maxLength), String(maxAgeMs), String(this.now()), this.nodeId,
+      ]),
+    );
+    if (dup === 0) {
+      // Local listeners hear of our own appends at once; the SPUBLISH copy is skipped by node id.
+      const message: StoredMessage = { seq, envelope: input.envelope, at: input.at, epoch: input.epoch, scope: input.scope, sender: input.device };
+      this.emit(input.order, message);
+    }
+    return { seq, duplicate: dup === 1 };
+  }
+
+  async read(order: string, afterSeq: number, limit: number): Promise<StoredMessage[]> {
+    if (limit <= 0) return [];
+    const k = orderKeys(order);
+    const range = (after: number) =>
+      guard('read', () => this.conn.call<RawEntry[]>(k.stream, ['XRANGE', k.stream, `${after + 1}-0`, '+', 'COUNT', String(limit)], true));
+    let entries = await range(afterSeq);
+    const first = entries[0];
+    if (first && Number(first[1][1]) < this.now() - this.retention.maxAgeMs) {
+      // The oldest entries are past their age and no append has trimmed them yet: trim, then read what is left.
+      entries = await range(Math.max(afterSeq, (await this.oldest(order)) - 1));
+    }
+    return entries.map(toMessage);
+  }
+
+  async head(order: string): Promise<number> {
+    const k = orderKeys(order);
+    const v = await guard('head', () => this.conn.call<Buffer | null>(k.seq, ['GET', k.seq], true));
+    return v ? Number(v.toString()) : 0;
+  }
+
+  async oldest(order: string): Promise<number> {
+    const k = orderKeys(order);
+    const { maxLength, maxAgeMs } = this.retention;
+    return guard('oldest', () =>
+      this.conn.eval<number>(SCRIPTS.oldest, [k.seq, k.stream], [String(maxLength), String(maxAgeMs), String(this.now())]),
+    );
+  }
+
+  async putRoster(order: string, epoch: number, bytes: Uint8Array): Promise<boolean> {
+    const k = orderKeys(order);
+    const ok = await guard('putRoster', () =>
+      this.conn.eval<number>(SCRIPTS.roster, [k.rosters, k.rosterSeq, k.seq], [String(epoch), toBuffer(bytes)]),
+    );
+    return ok === 1;
+  }
+
+  async rosters(order: string, fromEpoch: number): Promise<RosterRecord[]> {
+    const k = orderKeys(order);
+    const current = await guard('rosters', () => this.conn.call<number>(k.rosters, ['HLEN', k.rosters], true));
+    const epochs: string[] = [];
+    for (let e = Math.max(1, fromEpoch); e <= current; e++) epochs.push(String(e));
+    if (epochs.length === 0) return [];
+    const [bytes, seqs] = await guard('rosters', () =>
+      Promise.all([
+        this.conn.call<(Buffer | null)[]>(k.rosters, ['HMGET', k.rosters, ...epochs], true),
+        this.conn.call<(Buffer | null)[]>(k.rosterSeq, ['HMGET', k.rosterSeq, ...epochs], true),
+      ]),
+    );
+    return epochs.flatMap((e, i) => {
+      const b = bytes[i];
+      return b ? [{ epoch: Number(e), bytes: new Uint8Array(b), acceptedAtSeq: Number(seqs[i]?.toString() ?? 0) }] : [];
+    });
+  }
+
+  async currentRoster(order: string): Promise<RosterRecord | undefined> {
+    const k = orderKeys(order);
+    const current = await guard('currentRoster', () => this.conn.call<number>(k.rosters, ['HLEN', k.rosters], true));
+    if (current === 0) return undefined;
+    return (await this.rosters(order, current))[0];
+  }
+
+  /**
+   * One sorted set per recipient; member = 4-byte big-endian epoch ‖ bytes, score =
+   * epoch. ZADD NX answers how many were new (a re-sent package is not new), and
+   * ZRANGE BYSCORE returns one epoch's packages or, unfiltered, all in epoch order.
+   */
+  async putKeyPackages(order: string, packages: readonly KeyPackageRecord[]): Promise<number> {
+    const k = orderKeys(order);
+    const byRecipient = new Map<string, RedisArg[]>();
+    for (const p of packages) {
+      const args = byRecipient.get(p.recipient) ?? [];
+      const head = Buffer.alloc(4);
+      head.writeUInt32BE(p.epoch);
+      args.push(String(p.epoch), Buffer.concat([head, p.bytes]));
+      byRecipient.set(p.recipient, args);
+    }
+    const added = await guard('putKeyPackages', () =>
+      Promise.all([...byRecipient].map(([r, args]) => this.conn.call<number>(k.tag, ['ZADD', k.keyPackages(r), 'NX', ...args]))),
+    );
+    return added.reduce((a, b) => a + b, 0);
+  }
+
+  async keyPackages(order: string, recipient: string, epoch?: number): Promise<Uint8Array[]> {
+    const key = orderKeys(order).keyPackages(recipient);
+    const [min, max] = epoch === undefined ? ['-inf', '+inf'] : [String(epoch), String(epoch)];
+    const members = await guard('keyPackages', () => this.conn.call<Buffer[]>(key, ['ZRANGE', key, min, max, 'BYSCORE'], true));
+    return members.map((m) => new Uint8Array(m.subarray(4)));
+  }
+
+  async setCursor(order: string, device: string, seq: number): Promise<void> {
+    const k = orderKeys(order);
+    await guard('setCursor', () => this.conn.eval(SCRIPTS.cursor, [k.cursors, k.seq], [device, String(seq)]));
+  }
+
+  async cursor(order: string, device: string): Promise<number> {
+    const k = orderKeys(order);
+    const v = await guard('cursor', () => this.conn.call<Buffer | null>(k.cursors, ['HGET', k.cursors, device], true));
+    return v ? Number(v.toString()) : 0;
+  }
+
+  onAppend(listener: AppendListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Reference-counted: SSUBSCRIBE on the first watch of an order, SUNSUBSCRIBE on the
+   * last unwatch. Every watch ends with a synthetic hint of the current head, which
+   * covers appends made between the caller's replay read and the subscription.
+   */
+  async watch(order: string): Promise<void> {
+    const n = this.watched.get(order) ?? 0;
+    this.watched.set(order, n + 1);
+    if (n === 0) {
+      const channel = orderKeys(order).live;
+      try {
+        await guard('watch', () => this.conn.sSubscribe(channel, (msg) => this.onHint(channel, msg)));
+      } catch (err) {
+        this.release(order);
+        throw err;
+      }
+    }
+    await this.syntheticHint(order);
+  }
+
+  async unwatch(order: string): Promise<void> {
+    if (this.release(order)) await guard('unwatch', () => this.conn.sUnsubscribe(orderKeys(order).live));
+  }
+
+  /** Drop one watch reference; true when it was the last. */
+  private release(order: string): boolean {
+    const n = this.watched.get(order) ?? 0;
+    if (n <= 1) this.watched.delete(order);
+    else this.watched.set(order, n - 1);
+    return n === 1;
+  }
+
+  async ping(): Promise<boolean> {
+    try {
+      await this.conn.call(undefined, ['PING'], true);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.listeners.clear();
+    this.watched.clear();
+    await this.conn.close();
+  }
+
+  private onHint(channel: string, raw: Buffer): void {
+    const hint = decodeHint(raw);
+    const order = orderOfChannel(channel);
+    // Our own appends were emitted locally in append(); anything malformed is just a lost hint.
+    if (!hint || order === undefined || hint.node === this.nodeId || !this.watched.has(order)) return;
+    this.emit(order, hint.message);
+  }
+
+  /** Emit the order's head message so listeners back-fill anything they missed; best effort. */
+  private async syntheticHint(order: string): Promise<void> {
+    if (this.closed) return;
+    try {
+      const head = await this.head(order);
+      if (head === 0) return;
+      const [message] = await this.read(order, head - 1, 1);
+      if (message && message.seq === head && this.watched.has(order)) this.emit(order, message);
+    } catch {
+      // Redis is away again; the next reconnect announces the head once more.
+    }
+  }
+
+  private emit(order: string, message: StoredMessage): void {
+    for (const l of this.listeners) {
+      try {
+        l(order, message);
+      } catch {
+        // A failing listener must not stop the others nor fail an append that is already durable.
+      }
+    }
+  }
+}
+
+function toMessage([id, f]: RawEntry): StoredMessage {
+  // Fields in XADD order: a at, p epoch, s scope, f sender, e envelope.
+  return {
+    seq: Number.parseInt(id.toString('latin1'), 10),
+    at: Number(f[1]!.toString('latin1')),
+    epoch: Number(f[3]!.toString('latin1')),
+    scope: f[5]!.toString('utf8'),
+    sender: f[7]!.toString('utf8'),
+    envelope: new Uint8Array(f[9]!),
+  };
+}
+
+function toBuffer(b: Uint8Array): Buffer {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/** Any failure to reach Redis or run a command becomes STORE_UNAVAILABLE: nothing was acknowledged. */
+async function guard<T>(op: string, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (err) {
+    throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(op, err);
+  }
+}
