@@ -25,7 +25,10 @@ import { impairmentEvents } from './schedule.ts';
 import {
   NFT_TABLE,
   NS_PREFIX,
+  CLIENT_ADDR,
+  DELAY_TUN,
   blackholeCommand,
+  delayLineCommands,
   nftRuleset,
   resetOutageScript,
   setLossScript,
@@ -141,6 +144,12 @@ export interface NetworkContext {
   readonly serverAddr: string;
   readonly clientAddr: string;
   readonly profile: NetworkProfile;
+  /**
+   * How the profile's delay and jitter are applied: 'packet' = per packet by the
+   * delay line in the shaper namespace (realistic TCP), 'none' = not at all (no
+   * delay in the profile, or python3 missing: use startProxy() for delay then).
+   */
+  readonly delayMode: 'packet' | 'none';
   /** Spawn `cmd args` inside a namespace; the process is killed at teardown. */
   exec(ns: string, cmd: string, args: string[], opts?: SpawnOptions): ChildProcess;
   /** Blackhole on/off now: the shaper's client-facing link goes down/up. */
@@ -157,8 +166,10 @@ export interface NetworkContext {
   startSchedule(horizonMs?: number): Schedule;
   /**
    * Start a ToxicProxy in the server namespace in front of upstreamPort (on the
-   * server namespace's loopback by default), with the profile's delay and jitter
-   * unless toxics are given. The network still does rate, loss and outages.
+   * server namespace's loopback by default). Unless toxics are given it carries
+   * the profile's delay and jitter when delayMode is 'none', and nothing (ready
+   * for stalls and resets) when the network already delays packets. The network
+   * still does rate, loss and outages.
    */
   startProxy(opts: { listenPort: number; upstreamPort: number; upstreamHost?: string; toxics?: ToxicsPatch }): Promise<NsProxy>;
 }
@@ -170,11 +181,31 @@ export interface NetworkOptions {
   /** How far ahead to generate loss bursts, ms (default 10 minutes). */
   horizonMs?: number;
   random?: () => number;
+  /**
+   * 'auto' (default): packet-level delay when the profile has delay or jitter and
+   * python3 is present, with one warning line when it falls back to none.
+   * 'packet': require it. 'none': leave delay to startProxy().
+   */
+  delay?: 'auto' | 'packet' | 'none';
 }
 
 /** The repo root, for running tsx children with the right node_modules. */
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PROXY_MAIN = fileURLToPath(new URL('./proxy-main.ts', import.meta.url));
+const DELAY_LINE = fileURLToPath(new URL('./delayline.py', import.meta.url));
+
+function hasPython3(): boolean {
+  return spawnSync('python3', ['-c', 'import fcntl'], { stdio: 'ignore' }).status === 0;
+}
+
+function chooseDelayMode(p: NetworkProfile, wanted: 'auto' | 'packet' | 'none'): 'packet' | 'none' {
+  const needed = p.delayMs > 0 || p.upDelayMs > 0 || p.jitterMs > 0;
+  if (wanted === 'none' || !needed) return 'none';
+  if (hasPython3()) return 'packet';
+  if (wanted === 'packet') throw new Error('packet-level delay needs python3 (apt-get install -y python3), or pass delay: "none" and use startProxy()');
+  console.warn(`sr-net: python3 missing, so ${p.name} runs WITHOUT packet delay; install python3 or add delay with startProxy()`);
+  return 'none';
+}
 const DEFAULT_HORIZON_MS = 10 * 60_000;
 
 /** Topologies alive in this process, for the exit hook. */
@@ -223,10 +254,26 @@ export async function createNetwork(p: NetworkProfile, opts: NetworkOptions = {}
   const nft = (script: string): Promise<string> => run(inShaper('nft', '-f', '-'), script);
   const schedules = new Set<Schedule>();
 
+  const delayMode = chooseDelayMode(p, opts.delay ?? 'auto');
   try {
     for (const cmd of setupCommands(t)) await run(cmd);
     for (const cmd of shapeCommands(t, p)) await run(cmd);
     await nft(nftRuleset(t, p));
+    if (delayMode === 'packet') {
+      for (const cmd of delayLineCommands(t)) await run(cmd);
+      const line = spawn(
+        'ip',
+        ['netns', 'exec', t.shaperNs, 'python3', DELAY_LINE, DELAY_TUN, CLIENT_ADDR, String(p.delayMs), String(p.upDelayMs), String(p.jitterMs)],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      children.add(line);
+      await new Promise<void>((resolve, reject) => {
+        let err = '';
+        line.stderr.on('data', (b: Buffer) => (err += b.toString()));
+        line.stdout.once('data', () => resolve());
+        line.once('exit', (code) => reject(new Error(`delay line exited (${code}): ${err.trim()}`)));
+      });
+    }
   } catch (e) {
     teardownSync(t.runId);
     throw e;
@@ -240,6 +287,7 @@ export async function createNetwork(p: NetworkProfile, opts: NetworkOptions = {}
     serverAddr: t.serverAddr,
     clientAddr: t.clientAddr,
     profile: p,
+    delayMode,
     exec(ns, cmd, args, spawnOpts = {}) {
       if (![t.serverNs, t.shaperNs, t.clientNs].includes(ns)) throw new Error(`${ns} is not a namespace of run ${t.runId}`);
       const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], spawnOpts);
@@ -306,10 +354,13 @@ export async function createNetwork(p: NetworkProfile, opts: NetworkOptions = {}
     },
     async startProxy(o) {
       const control = join(tmp, `proxy-${o.listenPort}.sock`);
-      const toxics: ToxicsPatch = o.toxics ?? {
-        down: { latencyMs: p.delayMs, jitterMs: p.jitterMs },
-        up: { latencyMs: p.upDelayMs, jitterMs: p.jitterMs },
-      };
+      // With packet delay active the network already delays; the proxy then only
+      // serves stalls and resets unless told otherwise.
+      const toxics: ToxicsPatch =
+        o.toxics ??
+        (delayMode === 'packet'
+          ? {}
+          : { down: { latencyMs: p.delayMs, jitterMs: p.jitterMs }, up: { latencyMs: p.upDelayMs, jitterMs: p.jitterMs } });
       const child = net.exec(
         t.serverNs,
         process.execPath,

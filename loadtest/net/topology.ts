@@ -170,6 +170,31 @@ export function resetOutageScript(on: boolean): string {
   return [...lines, ''].join('\n');
 }
 
+/** TUN device of the packet delay line, and the routing table that feeds it. */
+export const DELAY_TUN = 'sr-tun';
+const DELAY_TABLE = '101';
+
+/**
+ * Routing for the packet delay line (delayline.py): every packet forwarded from
+ * either veth goes to the TUN device; what the delay line writes back arrives
+ * with iif sr-tun, misses the rules, and takes the main table out of the right
+ * veth (through tbf). The TUN device is persistent, so if the delay line dies
+ * packets are dropped rather than silently passed undelayed.
+ */
+export function delayLineCommands(t: Topology): string[][] {
+  const m = t.shaperNs;
+  return [
+    ['ip', '-n', m, 'tuntap', 'add', 'dev', DELAY_TUN, 'mode', 'tun'],
+    ['ip', '-n', m, 'link', 'set', DELAY_TUN, 'up'],
+    ['ip', '-n', m, 'route', 'add', 'default', 'dev', DELAY_TUN, 'table', DELAY_TABLE],
+    ['ip', '-n', m, 'rule', 'add', 'iif', t.shaperDev.up, 'lookup', DELAY_TABLE],
+    ['ip', '-n', m, 'rule', 'add', 'iif', t.shaperDev.down, 'lookup', DELAY_TABLE],
+    // Packets come back on sr-tun with addresses that live behind the veths.
+    inNs(m, 'sysctl', '-qw', 'net.ipv4.conf.all.rp_filter=0'),
+    inNs(m, 'sysctl', '-qw', `net.ipv4.conf.${DELAY_TUN}.rp_filter=0`),
+  ];
+}
+
 /** Blackhole outage: the shaper's client-facing link goes down (the client sees NO-CARRIER, packets vanish). */
 export function blackholeCommand(t: Topology, on: boolean): string[] {
   return ['ip', '-n', t.shaperNs, 'link', 'set', t.shaperDev.down, on ? 'down' : 'up'];
