@@ -16,7 +16,7 @@ import { isKind, mayPublish, type Kind } from './policy.ts';
 import type { ReceiverState } from './ratchet.ts';
 import type { VerifiedRoster } from './roster.ts';
 import type { OutboundSenderKey } from './senderkey.ts';
-import { hash32, na, wipe } from './sodium.ts';
+import { hash32, na, randomBytes, wipe } from './sodium.ts';
 
 const TAG_ENVELOPE = 'sealrelay/envelope/v1';
 const TAG_BODY = 'sealrelay/body/v1';
@@ -128,7 +128,7 @@ export function sealEnvelope(input: SealEnvelopeInput): Uint8Array {
     if (input.roster.orderId !== sk.orderId || input.roster.epoch !== sk.epoch) throw new CryptoError('WRONG_CONTEXT', 'roster and sender key differ');
     if (!mayPublish(input.roster.policy, me.role, kind, sk.scope)) throw new CryptoError('POLICY_DENIED', `${me.role} may not publish ${kind} into ${sk.scope}`);
   }
-  const nonce = input.nonce ?? s.randombytes_buf(NONCE_BYTES);
+  const nonce = input.nonce ?? randomBytes(NONCE_BYTES);
   if (nonce.length !== NONCE_BYTES) throw new CryptoError('INVALID_ARGUMENT', 'nonce must be 24 bytes');
   const { index, messageKey } = sk.advance();
   const w = new Writer(TAG_ENVELOPE, 256 + body.length + 256)

@@ -14,7 +14,7 @@
 import { CryptoError } from './errors.ts';
 import { Reader, Writer } from './encoding.ts';
 import { DeviceKeys } from './identity.ts';
-import { na, wipe } from './sodium.ts';
+import { na, randomBytes, wipe } from './sodium.ts';
 
 const TAG_KEYSTORE = 'sealrelay/keystore/v1';
 const TAG_CONTENTS = 'sealrelay/keystore-contents/v1';
@@ -53,8 +53,8 @@ function deriveKey(password: string, salt: Uint8Array, cost: KeystoreCost): Uint
 export function sealKeystore(contents: Uint8Array, password: string, cost: KeystoreCost = keystoreInteractive()): Uint8Array {
   const s = na();
   if (password.length === 0) throw new CryptoError('INVALID_ARGUMENT', 'empty password');
-  const salt = s.randombytes_buf(s.crypto_pwhash_SALTBYTES);
-  const nonce = s.randombytes_buf(24);
+  const salt = randomBytes(s.crypto_pwhash_SALTBYTES);
+  const nonce = randomBytes(24);
   const w = new Writer(TAG_KEYSTORE, contents.length + 256)
     .u32(KEYSTORE_VERSION)
     .u32(s.crypto_pwhash_ALG_ARGON2ID13)

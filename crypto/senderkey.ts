@@ -19,7 +19,7 @@ import { type DeviceKeys, verifySig } from './identity.ts';
 import { mayPublishAny, mayRead } from './policy.ts';
 import { type ReceivedSenderKey, type SenderKeyContext, ratchetStep } from './ratchet.ts';
 import type { VerifiedRoster } from './roster.ts';
-import { na, wipe } from './sodium.ts';
+import { boxSeal, randomBytes, wipe } from './sodium.ts';
 
 const TAG_KEYPKG = 'sealrelay/keypkg/v1';
 const TAG_KEYPKG_INNER = 'sealrelay/keypkg-inner/v1';
@@ -65,8 +65,7 @@ export class OutboundSenderKey implements SenderKeyContext {
    * @example const sk = OutboundSenderKey.create({ orderId, epoch: roster.epoch, scope: 'shared', senderDeviceId: me.deviceId, now: Date.now() });
    */
   static create(ctx: { orderId: string; epoch: number; scope: string; senderDeviceId: string; now: number }): OutboundSenderKey {
-    const s = na();
-    return new OutboundSenderKey(ctx.orderId, ctx.epoch, ctx.scope, ctx.senderDeviceId, s.randombytes_buf(SENDER_KEY_ID_BYTES), s.randombytes_buf(32), 0, 0, ctx.now, ZERO_HASH);
+    return new OutboundSenderKey(ctx.orderId, ctx.epoch, ctx.scope, ctx.senderDeviceId, randomBytes(SENDER_KEY_ID_BYTES), randomBytes(32), 0, 0, ctx.now, ZERO_HASH);
   }
 
   /** A chain from known secrets (test vectors, interop tests). */
@@ -234,7 +233,7 @@ export function createKeyPackages(senderKey: OutboundSenderKey, sender: DeviceKe
     const out: KeyPackageOut[] = [];
     for (const m of roster.readersOf(senderKey.scope)) {
       if (m.deviceId === sender.deviceId) continue;
-      const sealed = na().crypto_box_seal(inner, m.boxPublicKey);
+      const sealed = boxSeal(inner, m.boxPublicKey);
       const bytes = encodeKeyPackage(
         { orderId: senderKey.orderId, epoch: senderKey.epoch, scope: senderKey.scope, senderDeviceId: sender.deviceId, recipientDeviceId: m.deviceId, senderKeyId: senderKey.senderKeyId },
         sealed,

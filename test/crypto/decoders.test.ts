@@ -44,7 +44,7 @@ function onlyCryptoErrors(f: () => unknown, label: string): void {
   try {
     f();
   } catch (e) {
-    if (!(e instanceof CryptoError)) throw new Error(`${label}: ${String(e)}`);
+    if (!(e instanceof CryptoError)) throw new Error(`${label}: ${String(e)}`, { cause: e });
   }
 }
 

@@ -3,6 +3,9 @@ import {
   cryptoReady, sealEnvelope, openEnvelope, decodeEnvelopeHeader, envelopeHash, ChainTracker, OutboundSenderKey,
   createKeyPackages, openKeyPackage, ReceiverState, CryptoError, paddingBlock,
 } from '../../crypto/index.ts';
+import { encodeKeyPackage } from '../../crypto/senderkey.ts';
+import { Writer } from '../../crypto/encoding.ts';
+import { na } from '../../crypto/sodium.ts';
 import { NOW, ORDER, distribute, makeWorld, receiverFor, text, utf8, type Party, type World } from './fixtures.ts';
 
 await cryptoReady();
@@ -168,9 +171,6 @@ describe('role policy on envelopes', () => {
   });
 });
 
-import { encodeKeyPackage } from '../../crypto/senderkey.ts';
-import { Writer } from '../../crypto/encoding.ts';
-import { na } from '../../crypto/sodium.ts';
 
 function encodeKeyPackageTo(w: World, sk: OutboundSenderKey): Uint8Array {
   const sealed = na().crypto_box_seal(new Uint8Array(10), w.courier.keys.boxPublicKey);

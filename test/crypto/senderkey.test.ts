@@ -3,6 +3,8 @@ import {
   cryptoReady, OutboundSenderKey, ReceiverState, createKeyPackages, openKeyPackage, decodeKeyPackageHeader,
   needsRotation, ratchetStep, MAX_SKIP, MAX_SKIPPED_KEYS, CryptoError, DeviceKeys,
 } from '../../crypto/index.ts';
+import { encodeKeyPackage } from '../../crypto/senderkey.ts';
+import { na } from '../../crypto/sodium.ts';
 import { DAY, NOW, ORDER, distribute, makeWorld, receiverFor } from './fixtures.ts';
 
 await cryptoReady();
@@ -19,7 +21,7 @@ function code(f: () => unknown): string {
 
 describe('the sender-key ratchet', () => {
   it('derives distinct message and chain keys and never repeats', () => {
-    let ck = new Uint8Array(32).fill(1);
+    let ck: Uint8Array = new Uint8Array(32).fill(1);
     const seen = new Set<string>();
     for (let i = 0; i < 50; i++) {
       const s = ratchetStep(ck);
@@ -28,6 +30,14 @@ describe('the sender-key ratchet', () => {
       ck = s.nextChainKey;
     }
     expect(seen.size).toBe(100);
+  });
+
+  it('is exactly crypto_kdf_derive_from_key with subkey ids 1 (message) and 2 (chain) and context srchain1', () => {
+    const ck = new Uint8Array(32).fill(9);
+    const s = na();
+    const step = ratchetStep(ck);
+    expect(step.messageKey).toEqual(s.crypto_kdf_derive_from_key(32, 1, 'srchain1', ck));
+    expect(step.nextChainKey).toEqual(s.crypto_kdf_derive_from_key(32, 2, 'srchain1', ck));
   });
 
   it('wipes the old chain key when it advances', () => {
@@ -101,7 +111,6 @@ describe('key packages', () => {
 });
 
 // A courier that signs with its own key while claiming another sender id (what a malicious member would try).
-import { encodeKeyPackage } from '../../crypto/senderkey.ts';
 function createKeyPackagesAs(sk: OutboundSenderKey, signer: DeviceKeys, claimed: string, w: ReturnType<typeof makeWorld>): Uint8Array {
   return encodeKeyPackage(
     { orderId: ORDER, epoch: 1, scope: 'shared', senderDeviceId: claimed, recipientDeviceId: w.shipper.keys.deviceId, senderKeyId: sk.senderKeyId },
