@@ -1,0 +1,196 @@
+/**
+ * The relay's verified view of every order's roster chain, cached per order and
+ * loaded from the store on first use. Authorization asks it synchronously
+ * (`canRead`, `memberOf`) once the needed epoch is loaded (`ensureEpoch`).
+ *
+ * A new roster is accepted only if it verifies against the trusted authorities
+ * AND extends the chain head (`verifyRoster` with `previous`), and only if the
+ * store's compare-and-set agrees, so two relay nodes can never accept different
+ * rosters for one epoch.
+ */
+import { ProtocolError } from '../../protocol/errors.ts';
+import type { MessageStore } from '../store/types.ts';
+import { decodeRoster, mayRead, rosterErrorCode, verifyRoster, type Roster, type VerifiedRoster } from '../trust.ts';
+
+/** Orders whose rosters stay cached; beyond this the least recently used are dropped (and reloaded on demand). */
+export const MAX_CACHED_ORDERS = 50_000;
+
+export type RosterListener = (order: string, roster: VerifiedRoster, previous: VerifiedRoster | undefined) => void;
+
+interface Chain {
+  /** chain[i] is epoch i + 1. */
+  readonly rosters: VerifiedRoster[];
+  readers: WeakMap<VerifiedRoster, Map<string, Set<string>>>;
+}
+
+export class RosterBook {
+  private readonly chains = new Map<string, Chain>();
+  private readonly loading = new Map<string, Promise<Chain>>();
+  private readonly writes = new Map<string, Promise<unknown>>();
+  private readonly listeners = new Set<RosterListener>();
+
+  constructor(
+    private readonly store: MessageStore,
+    private readonly trustedAuthorities: readonly Uint8Array[],
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  onChange(listener: RosterListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** The current roster of `order`, or undefined when the order has none. */
+  async current(order: string): Promise<VerifiedRoster | undefined> {
+    const chain = await this.chain(order);
+    return chain.rosters[chain.rosters.length - 1];
+  }
+
+  /** Make sure rosters up to `epoch` are cached (another node may have accepted newer ones). */
+  async ensureEpoch(order: string, epoch: number): Promise<void> {
+    const chain = await this.chain(order);
+    if (chain.rosters.length >= epoch) return;
+    await this.refresh(order);
+  }
+
+  /** Synchronous: the cached roster of `epoch`, if loaded. */
+  cachedAt(order: string, epoch: number): VerifiedRoster | undefined {
+    return this.chains.get(order)?.rosters[epoch - 1];
+  }
+
+  cachedHead(order: string): VerifiedRoster | undefined {
+    const r = this.chains.get(order)?.rosters;
+    return r?.[r.length - 1];
+  }
+
+  /**
+   * May `device` read a message of `scope` sealed for `epoch`? It must be a member
+   * of THAT epoch's roster with a role that reads the scope: members never see
+   * messages from before they joined, nor from after they were removed.
+   * Requires ensureEpoch(order, epoch) first; unknown epochs read as false.
+   */
+  canRead(order: string, epoch: number, scope: string, device: string): boolean {
+    const chain = this.chains.get(order);
+    const roster = chain?.rosters[epoch - 1];
+    if (!chain || !roster) return false;
+    let byScope = chain.readers.get(roster);
+    if (!byScope) chain.readers.set(roster, (byScope = new Map()));
+    let readers = byScope.get(scope);
+    if (!readers) {
+      readers = new Set(roster.members.filter((m) => mayRead(roster.policy, m.role, scope)).map((m) => m.deviceId));
+      byScope.set(scope, readers);
+    }
+    return readers.has(device);
+  }
+
+  /** Accept a roster for `order`. Throws ProtocolError ROSTER_INVALID / ROSTER_ROLLBACK / ROSTER_FORK. Idempotent for the current head. */
+  put(order: string, bytes: Uint8Array): Promise<VerifiedRoster> {
+    // One put per order at a time on this node; the store CAS covers other nodes.
+    const prior = this.writes.get(order) ?? Promise.resolve();
+    const next = prior.catch(() => undefined).then(() => this.putNow(order, bytes));
+    this.writes.set(order, next);
+    void next.finally(() => {
+      if (this.writes.get(order) === next) this.writes.delete(order);
+    }).catch(() => undefined);
+    return next;
+  }
+
+  private async putNow(order: string, bytes: Uint8Array): Promise<VerifiedRoster> {
+    let decoded: Roster;
+    try {
+      decoded = decodeRoster(bytes);
+    } catch (err) {
+      throw new ProtocolError('ROSTER_INVALID', (err as Error).message.slice(0, 200));
+    }
+    if (decoded.orderId !== order) throw new ProtocolError('ROSTER_INVALID', `the roster is for order ${decoded.orderId.slice(0, 64)}, not ${order}`);
+    const chain = await this.chain(order);
+    const head = chain.rosters[chain.rosters.length - 1];
+    const headEpoch = head?.epoch ?? 0;
+    if (decoded.epoch <= headEpoch) {
+      const same = chain.rosters[decoded.epoch - 1];
+      if (same && Buffer.compare(same.bytes, bytes) === 0) return same;
+      if (decoded.epoch < headEpoch) throw new ProtocolError('ROSTER_ROLLBACK', `epoch ${decoded.epoch} is older than the current epoch ${headEpoch}`);
+      throw new ProtocolError('ROSTER_FORK', `a different roster for the current epoch ${headEpoch}`);
+    }
+    if (decoded.epoch !== headEpoch + 1) throw new ProtocolError('ROSTER_FORK', `epoch ${decoded.epoch} does not follow the current epoch ${headEpoch}`);
+    let verified: VerifiedRoster;
+    try {
+      verified = verifyRoster(bytes, { trustedAuthorities: this.trustedAuthorities, previous: head, now: this.now() });
+    } catch (err) {
+      throw new ProtocolError(rosterErrorCode(err), (err as Error).message.slice(0, 200));
+    }
+    const won = await this.store.putRoster(order, verified.epoch, verified.bytes);
+    if (!won) {
+      await this.refresh(order);
+      const stored = this.cachedAt(order, verified.epoch);
+      if (stored && Buffer.compare(stored.bytes, bytes) === 0) return stored;
+      throw new ProtocolError('ROSTER_FORK', `another roster for epoch ${verified.epoch} was accepted first`);
+    }
+    this.append(order, chain, verified);
+    return verified;
+  }
+
+  private append(order: string, chain: Chain, roster: VerifiedRoster): void {
+    const previous = chain.rosters[chain.rosters.length - 1];
+    chain.rosters.push(roster);
+    for (const l of this.listeners) l(order, roster, previous);
+  }
+
+  /** Re-read the chain from the store and notify listeners of every new epoch. */
+  async refresh(order: string): Promise<void> {
+    const chain = await this.chain(order);
+    const records = await this.store.rosters(order, chain.rosters.length + 1);
+    for (const rec of records) {
+      if (rec.epoch !== chain.rosters.length + 1) continue;
+      this.append(order, chain, this.verifyStored(rec.bytes, chain.rosters[chain.rosters.length - 1]));
+    }
+  }
+
+  private chain(order: string): Promise<Chain> {
+    const cached = this.chains.get(order);
+    if (cached) {
+      // LRU: move to the end.
+      this.chains.delete(order);
+      this.chains.set(order, cached);
+      return Promise.resolve(cached);
+    }
+    let pending = this.loading.get(order);
+    if (!pending) {
+      pending = this.load(order).finally(() => this.loading.delete(order));
+      this.loading.set(order, pending);
+    }
+    return pending;
+  }
+
+  private async load(order: string): Promise<Chain> {
+    const records = await this.store.rosters(order, 1);
+    const rosters: VerifiedRoster[] = [];
+    for (const rec of records) {
+      if (rec.epoch !== rosters.length + 1) break;
+      rosters.push(this.verifyStored(rec.bytes, rosters[rosters.length - 1]));
+    }
+    const chain: Chain = { rosters, readers: new WeakMap() };
+    const raced = this.chains.get(order);
+    if (raced) return raced;
+    this.chains.set(order, chain);
+    if (this.chains.size > MAX_CACHED_ORDERS) {
+      const oldest = this.chains.keys().next().value;
+      if (oldest !== undefined) this.chains.delete(oldest);
+    }
+    return chain;
+  }
+
+  /**
+   * Rosters from the store were verified when accepted; we verify again (the
+   * store is not the trust root) at their issue time, because member
+   * certificates may have expired since, which does not undo past membership.
+   */
+  private verifyStored(bytes: Uint8Array, previous: VerifiedRoster | undefined): VerifiedRoster {
+    const issuedAt = decodeRoster(bytes).issuedAt;
+    try {
+      return verifyRoster(bytes, { trustedAuthorities: this.trustedAuthorities, previous, now: issuedAt });
+    } catch {
+      return verifyRoster(bytes, { trustedAuthorities: this.trustedAuthorities, previous, now: this.now() });
+    }
+  }
+}

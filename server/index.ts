@@ -1,0 +1,159 @@
+/**
+ * Start a relay.
+ *
+ * @example
+ *   const relay = await startRelay({ port: 0, trustedAuthorities: [authority.publicKey] });
+ *   console.log(relay.url);      // ws://127.0.0.1:40123
+ *   await relay.close();         // graceful: in-flight appends finish, sockets get SERVER_RESTARTING
+ */
+import { MAX_DELIVER_BATCH, MAX_FRAME_BYTES } from '../protocol/limits.ts';
+import { RosterBook } from './authz/rosters.ts';
+import { RelayConfigSchema, type RelayConfig, type RelayConfigInput } from './config.ts';
+import { InFlight, type RelayContext } from './context.ts';
+import { FeedRegistry } from './delivery/feed.ts';
+import type { DeliverySource } from './delivery/types.ts';
+import { registerHttpRoutes } from './http/routes.ts';
+import { createLogger, type Logger } from './log.ts';
+import { RelayMetrics } from './metrics.ts';
+import { RateLimiter } from './rate-limit.ts';
+import { Relay } from './relay.ts';
+import { MemoryStore } from './store/memory.ts';
+import { RedisStore } from './store/redis.ts';
+import type { BlobStore, MessageStore } from './store/types.ts';
+import { TicketIssuer } from './ticket.ts';
+import type { Transport } from './transport.ts';
+import { cryptoReady } from './trust.ts';
+import { UwsTransport } from './uws/transport.ts';
+
+export { ConfigError, loadConfig, validateConfig, type RelayConfig, type RelayConfigInput } from './config.ts';
+export { UwsUnavailableError } from './uws/loader.ts';
+
+export interface RelayDeps {
+  /** Default: Redis when config.redisUrl is set, else the memory store. */
+  store?: MessageStore;
+  blobs?: BlobStore;
+  /** Default: uWebSockets.js (refuses to start without its native binding). */
+  transport?: Transport;
+  logger?: Logger;
+  now?: () => number;
+  /** Collect Node process metrics (default true; off in tests that start many relays). */
+  defaultMetrics?: boolean;
+}
+
+export interface RunningRelay {
+  readonly port: number;
+  /** WebSocket URL, e.g. ws://127.0.0.1:8080/ */
+  readonly url: string;
+  /** HTTP base URL, e.g. http://127.0.0.1:8080 */
+  readonly httpUrl: string;
+  readonly config: RelayConfig;
+  readonly metrics: RelayMetrics;
+  readonly log: Logger;
+  /** Open WebSocket connections. */
+  connections(): number;
+  /** Graceful stop: refuse new sockets, let in-flight appends finish (up to shutdownGraceMs), close sockets with SERVER_RESTARTING, close the stores. */
+  close(): Promise<void>;
+}
+
+export async function startRelay(input: RelayConfig | RelayConfigInput = {}, deps: RelayDeps = {}): Promise<RunningRelay> {
+  const config = RelayConfigSchema.parse(input);
+  // First, so that a missing native binding refuses before anything else is set up.
+  const transport = deps.transport ?? new UwsTransport();
+  await cryptoReady();
+  const now = deps.now ?? Date.now;
+  const log = deps.logger ?? createLogger({ level: config.logLevel });
+  if (config.trustedAuthorities.length === 0) {
+    log.warn(
+      'NO TRUSTED AUTHORITY IS CONFIGURED: every device authentication will be refused with CERT_UNTRUSTED. ' +
+        'Create one with `sealrelay keygen authority` and pass its public key in SEALRELAY_TRUSTED_AUTHORITIES.',
+    );
+  }
+  const store =
+    deps.store ??
+    (config.redisUrl
+      ? await RedisStore.connect({ target: { url: config.redisUrl }, retention: config.retention, dedupWindowMs: config.dedupWindowMs })
+      : new MemoryStore({ retention: config.retention, dedupWindowMs: config.dedupWindowMs, now }));
+  const blobs = deps.blobs ?? (await defaultBlobStore());
+  const metrics = new RelayMetrics({ defaultMetrics: deps.defaultMetrics });
+  const rosters = new RosterBook(store, config.trustedAuthorities, now);
+  const source: DeliverySource = {
+    read: (order, after, limit) => metrics.timeStore('read', () => store.read(order, after, limit)),
+    head: (order) => metrics.timeStore('head', () => store.head(order)),
+    oldest: (order) => metrics.timeStore('oldest', () => store.oldest(order)),
+    ensureEpoch: (order, epoch) => rosters.ensureEpoch(order, epoch),
+    canRead: (order, epoch, scope, device) => rosters.canRead(order, epoch, scope, device),
+    knowsEpoch: (order, epoch) => rosters.cachedAt(order, epoch) !== undefined,
+    watch: (order) => store.watch(order),
+    unwatch: (order) => store.unwatch(order),
+  };
+  const feeds = new FeedRegistry(
+    source,
+    { pauseBytes: config.backpressure.pauseBytes, batch: MAX_DELIVER_BATCH },
+    {
+      onPause: () => metrics.backpressurePauses.inc(),
+      onDeliver: (mode, n) => (mode === 'live' ? metrics.liveDeliveries : metrics.replayDeliveries).inc(n),
+      onError: (err, order) => log.error({ err, order }, 'delivery failed; retrying from the store'),
+    },
+  );
+  const ctx: RelayContext = {
+    config,
+    store,
+    blobs,
+    rosters,
+    feeds,
+    tickets: new TicketIssuer(config.ticketSecrets, config.ticketTtlMs),
+    metrics,
+    log,
+    publishLimiter: new RateLimiter({ ratePerSecond: config.rateLimits.publishPerSecond, burst: config.rateLimits.publishBurst }),
+    frameLimiter: new RateLimiter({ ratePerSecond: config.rateLimits.framesPerSecond, burst: config.rateLimits.framesBurst }),
+    inFlight: new InFlight(),
+    now,
+  };
+  const relay = new Relay(ctx);
+  let accepting = true;
+  const socketOptions = { maxPayloadBytes: MAX_FRAME_BYTES, idleTimeoutS: config.limits.idleTimeoutS, maxBackpressureBytes: config.backpressure.hardLimitBytes };
+  transport.ws('/', socketOptions, relay);
+  transport.ws('/ws', socketOptions, relay);
+  registerHttpRoutes(transport, ctx, () => accepting);
+  const port = await transport.listen(config.host, config.port);
+  const shownHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  log.info({ port, host: config.host, store: store.kind, transport: transport.description, relayId: config.relayId, authorities: config.trustedAuthorities.length }, 'listening');
+
+  let closed: Promise<void> | undefined;
+  return {
+    port,
+    url: `ws://${shownHost}:${port}/`,
+    httpUrl: `http://${shownHost}:${port}`,
+    config,
+    metrics,
+    log,
+    connections: () => relay.connectionCount,
+    close: () =>
+      (closed ??= (async () => {
+        accepting = false;
+        relay.stopAccepting();
+        transport.stopListening();
+        const left = await ctx.inFlight.settle(config.shutdownGraceMs);
+        if (left > 0) log.warn({ left }, 'shutdown grace period over with appends still in flight');
+        relay.closeAll();
+        await store.close();
+        await blobs.close();
+        log.info('stopped');
+      })()),
+  };
+}
+
+/** The memory blob store lives in server/blob/ (another module); loaded lazily so the relay starts without it. */
+async function defaultBlobStore(): Promise<BlobStore> {
+  const path = './blob/memory.ts';
+  try {
+    const mod = (await import(path)) as { MemoryBlobStore: new () => BlobStore };
+    return new mod.MemoryBlobStore();
+  } catch {
+    return {
+      put: () => Promise.reject(new Error('no blob store configured')),
+      get: () => Promise.resolve(undefined),
+      close: () => Promise.resolve(),
+    };
+  }
+}

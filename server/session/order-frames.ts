@@ -1,0 +1,138 @@
+/**
+ * Handlers for the frames of an authenticated session that concern orders:
+ * sub/unsub/ack (delivery), pub, key packages, rosters, blobs.
+ */
+import { ProtocolError } from '../../protocol/errors.ts';
+import type { ClientFrame, ClientFrameOf } from '../../protocol/frames.ts';
+import { MAX_ROSTERS_PER_GET } from '../../protocol/limits.ts';
+import { appendPublish, fetchKeyPackages, fetchRosters, getBlob, putBlob, putKeyPackages, putRoster, requireMember, validatePublish } from '../orders.ts';
+import { wire } from '../bytes.ts';
+import type { Session } from './session.ts';
+
+export function handleOrderFrame(s: Session, frame: ClientFrame): void {
+  switch (frame.t) {
+    case 'sub':
+      return void subscribe(s, frame).catch((err) => s.fail(err, { rid: frame.rid, order: frame.order }));
+    case 'unsub':
+      return unsubscribe(s, frame);
+    case 'pub':
+      return publish(s, frame);
+    case 'ack':
+      return ack(s, frame);
+    case 'kp_put':
+      return void putKeyPackages(s.ctx, s.device, frame.order, frame.packages).then(
+        (stored) => s.send({ t: 'kp_ok', rid: frame.rid, order: frame.order, stored }),
+        (err) => s.fail(err, { rid: frame.rid, order: frame.order }),
+      );
+    case 'kp_get':
+      return void fetchKeyPackages(s.ctx, s.device, frame.order, frame.epoch).then(
+        (packages) => s.send({ t: 'kp', rid: frame.rid, order: frame.order, packages: packages.slice(0, 4096).map(wire) }),
+        (err) => s.fail(err, { rid: frame.rid, order: frame.order }),
+      );
+    case 'roster_put':
+      return void putRoster(s.ctx, frame.order, frame.roster).then(
+        (r) => s.send({ t: 'roster_ok', rid: frame.rid, order: frame.order, epoch: r.epoch, hash: wire(r.hash) }),
+        (err) => s.fail(err, { rid: frame.rid, order: frame.order }),
+      );
+    case 'roster_get':
+      return void fetchRosters(s.ctx, s.device, frame.order, frame.fromEpoch ?? 1, MAX_ROSTERS_PER_GET).then(
+        (rosters) => s.send({ t: 'rosters', rid: frame.rid, order: frame.order, rosters: rosters.map(wire) }),
+        (err) => s.fail(err, { rid: frame.rid, order: frame.order }),
+      );
+    case 'blob_put':
+      return void putBlob(s.ctx, s.device, frame.order, frame.hash, frame.data).then(
+        (blobId) => s.send({ t: 'blob_ok', rid: frame.rid, blobId }),
+        (err) => s.fail(err, { rid: frame.rid, order: frame.order }),
+      );
+    case 'blob_get':
+      return void getBlob(s.ctx, s.device, frame.blobId).then(
+        (data) => s.send({ t: 'blob', rid: frame.rid, blobId: frame.blobId, data: wire(data) }),
+        (err) => s.fail(err, { rid: frame.rid }),
+      );
+    default:
+      throw new ProtocolError('UNKNOWN_FRAME_TYPE', frame.t);
+  }
+}
+
+async function subscribe(s: Session, frame: ClientFrameOf<'sub'>): Promise<void> {
+  const { order, afterSeq, rid } = frame;
+  if (s.subscriptions.has(order) || s.subscribing.has(order)) {
+    // Re-subscribing moves the position: drop the old subscription first.
+    const old = s.subscriptions.get(order);
+    if (old) {
+      s.subscriptions.delete(order);
+      s.ctx.feeds.remove(old);
+      s.ctx.metrics.subscriptions.dec();
+    } else {
+      throw new ProtocolError('BAD_FRAME', 'a subscription to this order is already being set up');
+    }
+  }
+  if (s.subscriptions.size + s.subscribing.size >= s.ctx.config.limits.maxSubscriptionsPerConnection) {
+    throw new ProtocolError('TOO_MANY_SUBSCRIPTIONS', `${s.ctx.config.limits.maxSubscriptionsPerConnection} per connection`);
+  }
+  s.subscribing.add(order);
+  try {
+    const roster = await requireMember(s.ctx, order, s.device);
+    const oldest = await s.ctx.metrics.timeStore('oldest', () => s.ctx.store.oldest(order));
+    if (afterSeq + 1 < oldest) {
+      throw Object.assign(new ProtocolError('HISTORY_TRIMMED', `oldest held is ${oldest}`), { oldestSeq: oldest });
+    }
+    let feed = s.ctx.feeds.open(order);
+    // If the feed was released while we waited (another sub refused), open it again.
+    while ((await feed.ready, s.ctx.feeds.get(order) !== feed)) feed = s.ctx.feeds.open(order);
+    if (s.state === 'closed') return;
+    // The roster may have moved on while we waited.
+    const head = s.ctx.rosters.cachedHead(order);
+    if (head && !head.memberByDevice(s.device)) throw new ProtocolError('NOT_A_MEMBER', `removed in epoch ${head.epoch}`);
+    // From here on synchronous: the feed cannot be released between the check above and subscribe().
+    const headSeq = feed.lastFanned;
+    s.send({ t: 'subscribed', rid, order, epoch: head?.epoch ?? roster.epoch, headSeq, fromSeq: afterSeq + 1 });
+    const sub = feed.subscribe(s, afterSeq);
+    s.subscriptions.set(order, sub);
+    s.ctx.metrics.subscriptions.inc();
+  } finally {
+    s.subscribing.delete(order);
+    // A feed opened for a subscription that was refused (or whose socket closed meanwhile) must not linger.
+    if (!s.subscriptions.has(order)) s.ctx.feeds.release(order);
+  }
+}
+
+function unsubscribe(s: Session, frame: ClientFrameOf<'unsub'>): void {
+  const sub = s.subscriptions.get(frame.order);
+  if (!sub) return s.sendError('NOT_SUBSCRIBED', { rid: frame.rid, order: frame.order });
+  s.subscriptions.delete(frame.order);
+  s.ctx.feeds.remove(sub);
+  s.ctx.metrics.subscriptions.dec();
+  s.send({ t: 'unsubscribed', rid: frame.rid, order: frame.order });
+}
+
+function publish(s: Session, frame: ClientFrameOf<'pub'>): void {
+  const ids = { order: frame.order, clientMsgId: frame.clientMsgId };
+  const take = s.ctx.publishLimiter.take(s.device, s.ctx.now());
+  if (!take.ok) {
+    s.ctx.metrics.publishes.labels('rejected', 'ws').inc();
+    return s.sendError('RATE_LIMITED', { ...ids, retryAfterMs: take.retryAfterMs });
+  }
+  s.pubQueue = s.pubQueue.then(async () => {
+    let validated;
+    try {
+      validated = await validatePublish(s.ctx, s.device, frame.order, frame.clientMsgId, frame.envelope);
+    } catch (err) {
+      s.ctx.metrics.publishes.labels('rejected', 'ws').inc();
+      return s.fail(err, ids);
+    }
+    // Not awaited: appends of one connection pipeline in order; the ack waits for durability.
+    appendPublish(s.ctx, validated, 'ws').then(
+      (r) => s.send({ t: 'puback', order: frame.order, clientMsgId: frame.clientMsgId, seq: r.seq, duplicate: r.duplicate }),
+      (err) => s.fail(err, ids),
+    );
+  });
+}
+
+function ack(s: Session, frame: ClientFrameOf<'ack'>): void {
+  const sub = s.subscriptions.get(frame.order);
+  if (!sub) return s.sendError('NOT_SUBSCRIBED', { order: frame.order });
+  // A client cannot acknowledge what it was never sent.
+  const seq = Math.min(frame.seq, sub.sentSeq);
+  s.ctx.metrics.timeStore('setCursor', () => s.ctx.store.setCursor(frame.order, s.device, seq)).catch((err) => s.log.warn({ err, order: frame.order }, 'cursor update failed'));
+}
