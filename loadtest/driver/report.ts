@@ -1,0 +1,77 @@
+/**
+ * The one JSON report of a run. Every figure a performance engineer compares
+ * between runs is a top-level field; details (per-receiver worst cases, the CDF,
+ * lag, CPU breakdown) sit below. The schema is the contract the HTML/Markdown
+ * reports, the k6 handleSummary and CI read.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+
+const Latency = z.object({ p50: z.number(), p90: z.number(), p99: z.number(), p999: z.number(), max: z.number() });
+
+export const RunReportSchema = z.object({
+  scenario: z.string(),
+  profile: z.string(),
+  target: z.string(),
+  bodies: z.enum(['opaque', 'pre-sealed', 'sdk']),
+  store: z.string().optional(),
+  arrival: z.enum(['constant', 'poisson']),
+  offeredRate: z.number(),
+  durationMs: z.number(),
+  orders: z.number().int(),
+  receiversPerOrder: z.number().int(),
+  connections: z.number().int(),
+  payloadBytes: z.number().int(),
+  sent: z.number().int(),
+  expected: z.number().int(),
+  delivered: z.number().int(),
+  lost: z.number().int(),
+  duplicates: z.number().int(),
+  reordered: z.number().int(),
+  phantom: z.number().int(),
+  wireRedeliveries: z.number().int(),
+  deliveredPerSec: z.number(),
+  latencyMs: Latency,
+  latencyCdf: z.array(z.object({ ms: z.number(), fraction: z.number() })),
+  reconnects: z.number().int(),
+  maxDowntimeMs: z.number(),
+  maxCatchUpMs: z.number(),
+  catchUpsPending: z.number().int(),
+  serverCpuUsPerDelivery: z.number(),
+  serverCpuCores: z.number(),
+  serverRssBytes: z.number(),
+  serverPeakRssBytes: z.number(),
+  sidecars: z.array(z.object({ name: z.string(), cpuUs: z.number(), cpuUsPerDelivery: z.number(), rssBytes: z.number() })),
+  driverCpuCores: z.number(),
+  driverSaturated: z.boolean(),
+  pinned: z.boolean(),
+  lag: z.object({ sends: z.number(), late: z.number(), maxLagMs: z.number(), meanLagMs: z.number() }),
+  valid: z.boolean(),
+  invalidReasons: z.array(z.string()),
+  worstReceivers: z.array(z.object({ receiver: z.string(), expected: z.number(), delivered: z.number(), lost: z.number(), duplicates: z.number(), reordered: z.number() })),
+  startedAt: z.string(),
+  host: z.object({ cpus: z.number(), node: z.string(), platform: z.string() }),
+});
+
+export type RunReport = z.infer<typeof RunReportSchema>;
+
+/** Write the report under `dir` (default reports/) and return the file path. */
+export function writeReport(r: RunReport, dir = 'reports', suffix = 'json'): string {
+  mkdirSync(dir, { recursive: true });
+  const stamp = r.startedAt.replace(/[:.]/g, '-');
+  const file = join(dir, `${r.scenario}-${r.target}-${r.profile}-${Math.round(r.offeredRate)}-${stamp}.${suffix}`);
+  writeFileSync(file, JSON.stringify(r, null, 2) + '\n');
+  return file;
+}
+
+/** One line of a human table for a run. */
+export function summaryLine(r: RunReport): string {
+  const l = r.latencyMs;
+  return (
+    `${r.target.padEnd(18)} ${String(r.offeredRate).padStart(6)}/s  delivered ${r.delivered}/${r.expected}` +
+    `  lost ${r.lost} dup ${r.duplicates} reord ${r.reordered}` +
+    `  p50 ${l.p50} p99 ${l.p99} p99.9 ${l.p999} max ${l.max} ms` +
+    `  cpu ${r.serverCpuUsPerDelivery.toFixed(2)} µs/dlv  ${r.valid ? 'valid' : 'INVALID: ' + r.invalidReasons.join('; ')}`
+  );
+}

@@ -1,0 +1,85 @@
+/**
+ * Mosquitto with MQTT QoS 1: the broker with a delivery guarantee people reach for
+ * first. Each receiver has a persistent session (clean: false, fixed client id) so
+ * QoS 1 messages queued while it was away are redelivered on reconnect; QoS 1 is
+ * at-least-once, so duplicates are possible and counted.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt, { type MqttClient } from 'mqtt';
+import { decodePayload, encodePayload } from '../driver/payload.ts';
+import { PeerUnavailable, type PeerTarget, type Publisher, type Receiver, type ReceiverSink, type StartedServer } from '../driver/target.ts';
+import { freePort, hasBinary, spawnServer, type ServerProcess } from './process.ts';
+
+const BINARIES = ['mosquitto', '/usr/sbin/mosquitto'];
+
+export class MosquittoPeer implements PeerTarget {
+  readonly name = 'mosquitto';
+  readonly bodies = 'opaque' as const;
+  private server: ServerProcess | undefined;
+  private dir: string | undefined;
+  private port = 0;
+  private payloadBytes = 256;
+  private readonly runId = Math.random().toString(36).slice(2, 8);
+
+  constructor(private readonly opts: { pin?: boolean } = {}) {}
+
+  async start(plan: { payloadBytes: number }): Promise<StartedServer> {
+    this.payloadBytes = plan.payloadBytes;
+    if (this.server) return { pid: this.server.pid };
+    const bin = BINARIES.find(hasBinary);
+    if (!bin) throw new PeerUnavailable(this.name, 'apt-get install -y mosquitto');
+    this.port = await freePort();
+    this.dir = mkdtempSync(join(tmpdir(), 'sr-mosquitto-'));
+    const conf = join(this.dir, 'mosquitto.conf');
+    // Unlimited queues: a QoS 1 broker that drops queued messages under load would
+    // be measured as lossy for a setting, not for its design.
+    writeFileSync(
+      conf,
+      [`listener ${this.port} 127.0.0.1`, 'allow_anonymous true', 'persistence false', 'max_queued_messages 0', 'max_inflight_messages 0', 'log_type error', ''].join('\n'),
+    );
+    this.server = await spawnServer({ cmd: bin, args: ['-c', conf], port: this.port, pin: this.opts.pin ?? false });
+    return { pid: this.server.pid };
+  }
+
+  private connect(clientId: string, clean: boolean): Promise<MqttClient> {
+    return new Promise((resolve, reject) => {
+      const c = mqtt.connect(`mqtt://127.0.0.1:${this.port}`, { clientId, clean, reconnectPeriod: 250, connectTimeout: 10_000, protocolVersion: 4 });
+      c.once('connect', () => resolve(c));
+      c.once('error', reject);
+    });
+  }
+
+  async connectPublisher(order: number): Promise<Publisher> {
+    const c = await this.connect(`pub-${this.runId}-${order}`, false);
+    const size = this.payloadBytes;
+    return {
+      // mqtt.js queues publishes while offline and resends unacked QoS 1 ones on reconnect.
+      publish: (seq, intendedMs) => void c.publish(`o/${order}`, Buffer.from(encodePayload({ order, seq, intendedMs }, size)), { qos: 1 }),
+      close: () => new Promise<void>((r) => c.end(false, {}, () => r())),
+    };
+  }
+
+  async connectReceiver(order: number, party: number, sink: ReceiverSink): Promise<Receiver> {
+    const c = await this.connect(`sub-${this.runId}-${order}-${party}`, false);
+    await c.subscribeAsync(`o/${order}`, { qos: 1 });
+    c.on('message', (_topic, data) => {
+      const p = decodePayload(data);
+      if (p && p.order === order) sink.message({ seq: p.seq, intendedMs: p.intendedMs });
+    });
+    c.on('offline', () => sink.disconnected());
+    c.on('connect', () => sink.reconnected());
+    c.on('error', () => undefined);
+    return {
+      interrupt: () => c.stream.destroy(),
+      close: () => new Promise<void>((r) => c.end(true, {}, () => r())),
+    };
+  }
+
+  async stop(): Promise<void> {
+    await this.server?.stop();
+    this.server = undefined;
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+  }
+}

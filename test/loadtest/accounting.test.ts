@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { DeliveryLedger, sumTallies } from '../../loadtest/driver/accounting.ts';
+
+function feed(seqs: number[], expected: number) {
+  const l = new DeliveryLedger('r');
+  seqs.forEach((s, i) => l.onApp(s, i));
+  return l.tally(expected);
+}
+
+describe('delivery accounting for one receiver', () => {
+  it('counts a clean in-order stream as all delivered', () => {
+    expect(feed([1, 2, 3, 4, 5], 5)).toMatchObject({ expected: 5, delivered: 5, lost: 0, duplicates: 0, reordered: 0 });
+  });
+
+  it('counts missing sequences as lost', () => {
+    expect(feed([1, 2, 5], 5)).toMatchObject({ delivered: 3, lost: 2, reordered: 0 });
+  });
+
+  it('counts a repeated sequence as a duplicate and not as a reordering', () => {
+    expect(feed([1, 2, 2, 3, 1], 3)).toMatchObject({ delivered: 3, duplicates: 2, reordered: 0, lost: 0 });
+  });
+
+  it('counts each first arrival below the highest so far as one reordering', () => {
+    expect(feed([1, 3, 2], 3)).toMatchObject({ reordered: 1, lost: 0 });
+    expect(feed([1, 2, 4, 3, 5], 5)).toMatchObject({ reordered: 1 });
+    expect(feed([5, 4, 3, 2, 1], 5)).toMatchObject({ reordered: 4 });
+  });
+
+  it('counts sequences the publisher never sent as phantom, not delivered', () => {
+    expect(feed([1, 2, 9], 3)).toMatchObject({ delivered: 2, lost: 1, phantom: 1 });
+  });
+
+  it('separates raw redeliveries on the wire (dropped by the client) from duplicates the application saw', () => {
+    const l = new DeliveryLedger('r');
+    for (const wire of [1, 2, 2, 3]) if (l.onWire(wire)) l.onApp(wire, 0);
+    expect(l.tally(3)).toMatchObject({ wireMessages: 4, wireRedeliveries: 1, duplicates: 0, delivered: 3 });
+  });
+
+  it('times a reconnect and the catch-up until everything sent before it has arrived', () => {
+    const l = new DeliveryLedger('r');
+    l.onApp(1, 0);
+    l.onDisconnect(100);
+    l.onReconnect(400, 3); // publisher had sent 1..3 by then
+    l.onApp(2, 450);
+    expect(l.tally(3).catchUpsPending).toBe(1);
+    l.onApp(3, 520);
+    const t = l.tally(3);
+    expect(t).toMatchObject({ reconnects: 1, downtimesMs: [300], catchUpsMs: [120], catchUpsPending: 0 });
+  });
+
+  it('large sequence numbers do not break the seen-set', () => {
+    expect(feed([100_000, 1], 100_000)).toMatchObject({ delivered: 2, lost: 99_998, reordered: 1 });
+  });
+});
+
+describe('delivery totals over receivers', () => {
+  it('sums every receiver and lists only the ones with problems', () => {
+    const good = feed([1, 2], 2);
+    const bad = feed([2, 2], 2);
+    const t = sumTallies([good, bad]);
+    expect(t).toMatchObject({ receivers: 2, expected: 4, delivered: 3, lost: 1, duplicates: 1 });
+    expect(t.worst).toHaveLength(1);
+  });
+});

@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+import { runLoad } from '../../loadtest/driver/run.ts';
+import { WsRelayPeer } from '../../loadtest/peers/ws-peers.ts';
+import { preferDriverScheduling, untilValid } from './valid-run.ts';
+
+preferDriverScheduling();
+
+// Real sockets on loopback, real child processes; short and low-rate so it means
+// something on a busy 2-core CI box.
+describe.each(['bare-uws', 'ws'] as const)('the %s peer on loopback', (name) => {
+  it('delivers every message once and in order in a valid open-loop run', async () => {
+    const r = await untilValid(
+      () => runLoad({ target: new WsRelayPeer(name), scenario: 'test', profile: 'lan', orders: 10, ratePerSec: 200, durationMs: 2500 }),
+      (r) => {
+        expect(r.sent).toBe(500);
+        expect(r).toMatchObject({ expected: 1500, delivered: 1500, lost: 0, duplicates: 0, reordered: 0 });
+      },
+    );
+    expect(r.invalidReasons).toEqual([]);
+    expect(r.valid).toBe(true);
+    expect(r.serverRssBytes).toBeGreaterThan(0);
+    expect(r.latencyMs.p50).toBeGreaterThan(0);
+  }, 60_000);
+});

@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { RunReportSchema } from '../../loadtest/driver/report.ts';
+import { runLoad } from '../../loadtest/driver/run.ts';
+import { FakeTarget } from './fake-target.ts';
+
+const base = { scenario: 'unit', profile: 'lan', orders: 5, ratePerSec: 500, durationMs: 400, drainMs: 500 } as const;
+
+describe('the open-loop runner', () => {
+  it('reports a clean run as valid with every message delivered once, in order', async () => {
+    const r = await runLoad({ ...base, target: new FakeTarget({ delayMs: 2 }) });
+    expect(r.sent).toBe(200);
+    expect(r.expected).toBe(600);
+    expect(r).toMatchObject({ delivered: 600, lost: 0, duplicates: 0, reordered: 0, valid: true });
+    // Latency is measured from the intended time, so it includes the injected 2 ms.
+    expect(r.latencyMs.p50).toBeGreaterThanOrEqual(2);
+  });
+
+  it('writes every field the report contract promises', async () => {
+    const r = await runLoad({ ...base, target: new FakeTarget() });
+    expect(() => RunReportSchema.parse(r)).not.toThrow();
+    for (const key of ['scenario', 'profile', 'offeredRate', 'sent', 'expected', 'delivered', 'lost', 'duplicates', 'reordered', 'latencyMs', 'reconnects', 'serverCpuUsPerDelivery', 'valid']) {
+      expect(r).toHaveProperty(key);
+    }
+    expect(Object.keys(r.latencyMs).sort()).toEqual(['max', 'p50', 'p90', 'p99', 'p999']);
+  });
+
+  it('sees a dropped message as lost by every receiver of every order', async () => {
+    const r = await runLoad({ ...base, target: new FakeTarget({ drop: 3 }) });
+    expect(r.lost).toBe(5 * 3);
+    expect(r.worstReceivers.length).toBe(15);
+  });
+
+  it('sees a redelivered message as a duplicate and a held-back one as a reordering', async () => {
+    const r = await runLoad({ ...base, target: new FakeTarget({ duplicate: 4, swapAfter: 7 }) });
+    expect(r.duplicates).toBe(15);
+    expect(r.reordered).toBe(15);
+    expect(r.lost).toBe(0);
+  });
+
+  it('marks the run invalid when the driver itself stalls', async () => {
+    const r = await runLoad({
+      ...base,
+      target: new FakeTarget(),
+      events: [
+        {
+          atMs: 100,
+          name: 'block the event loop',
+          run: () => {
+            const until = performance.now() + 120;
+            while (performance.now() < until); // a 120 ms stall: the schedule falls behind
+          },
+        },
+      ],
+    });
+    expect(r.valid).toBe(false);
+    expect(r.invalidReasons.join()).toMatch(/lagged/);
+  });
+});
