@@ -194,14 +194,23 @@ const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PROXY_MAIN = fileURLToPath(new URL('./proxy-main.ts', import.meta.url));
 const DELAY_LINE = fileURLToPath(new URL('./delayline.py', import.meta.url));
 
-function hasPython3(): boolean {
-  return spawnSync('python3', ['-c', 'import fcntl'], { stdio: 'ignore' }).status === 0;
+let python3Path: string | null | undefined;
+/**
+ * The real python3 interpreter, resolved once: version-manager shims (pyenv)
+ * cost over a second per start, which would be paid per network otherwise.
+ */
+function python3(): string | null {
+  if (python3Path === undefined) {
+    const r = spawnSync('python3', ['-c', 'import fcntl, sys; print(sys.executable)'], { encoding: 'utf8' });
+    python3Path = r.status === 0 && r.stdout.trim() ? r.stdout.trim() : null;
+  }
+  return python3Path;
 }
 
 function chooseDelayMode(p: NetworkProfile, wanted: 'auto' | 'packet' | 'none'): 'packet' | 'none' {
   const needed = p.delayMs > 0 || p.upDelayMs > 0 || p.jitterMs > 0;
   if (wanted === 'none' || !needed) return 'none';
-  if (hasPython3()) return 'packet';
+  if (python3() !== null) return 'packet';
   if (wanted === 'packet') throw new Error('packet-level delay needs python3 (apt-get install -y python3), or pass delay: "none" and use startProxy()');
   console.warn(`sr-net: python3 missing, so ${p.name} runs WITHOUT packet delay; install python3 or add delay with startProxy()`);
   return 'none';
@@ -263,7 +272,7 @@ export async function createNetwork(p: NetworkProfile, opts: NetworkOptions = {}
       for (const cmd of delayLineCommands(t)) await run(cmd);
       const line = spawn(
         'ip',
-        ['netns', 'exec', t.shaperNs, 'python3', DELAY_LINE, DELAY_TUN, CLIENT_ADDR, String(p.delayMs), String(p.upDelayMs), String(p.jitterMs)],
+        ['netns', 'exec', t.shaperNs, python3()!, DELAY_LINE, DELAY_TUN, CLIENT_ADDR, String(p.delayMs), String(p.upDelayMs), String(p.jitterMs)],
         { stdio: ['ignore', 'pipe', 'pipe'] },
       );
       children.add(line);
