@@ -91,7 +91,7 @@ export const DEFAULT_POLICY: Policy = loadPolicy({
   },
   publish: [
     { roles: TALKERS, kinds: ['text', 'media'], scopes: ['shared'] },
-    { roles: ['shipper', 'dispatcher'], kinds: ['text', 'media', 'order', 'system'], scopes: ['commercial'] },
+    { roles: ['shipper', 'dispatcher'], kinds: ['text', 'media', 'order'], scopes: ['commercial'] },
     { roles: ['shipper', 'dispatcher'], kinds: ['order'], scopes: ['shared'] },
     { roles: ['courier'], kinds: ['location'], scopes: ['shared'] },
     { roles: ['courier', 'dispatcher'], kinds: ['status'], scopes: ['shared'] },
@@ -99,6 +99,7 @@ export const DEFAULT_POLICY: Policy = loadPolicy({
     { roles: ['consignee'], kinds: ['proof_of_delivery'], scopes: ['shared'] },
     { roles: ['shipper', 'consignee'], kinds: ['rating'], scopes: ['shared'] },
     { roles: ['dispatcher', 'support'], kinds: ['system'], scopes: ['shared'] },
+    { roles: ['dispatcher'], kinds: ['system'], scopes: ['commercial'] },
   ],
 });
 
