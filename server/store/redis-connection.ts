@@ -14,6 +14,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createClient, createCluster, RESP_TYPES } from 'redis';
+import { StoreUnavailableError } from './types.ts';
 
 export type RedisArg = string | Buffer;
 
@@ -180,4 +181,13 @@ async function openCluster(nodes: readonly string[], opts: RedisConnectionOption
     sUnsubscribe: (channel) => cluster.sUnsubscribe(channel),
     close: () => cluster.close(),
   };
+}
+
+/** Any failure to reach Redis or run a command becomes STORE_UNAVAILABLE: nothing was acknowledged. */
+export async function unavailableOnError<T>(op: string, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (err) {
+    throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(op, err);
+  }
 }

@@ -10,19 +10,18 @@
 import { randomBytes } from 'node:crypto';
 import { DEDUP_WINDOW_MS } from '../../protocol/limits.ts';
 import { DEFAULT_RETENTION } from './memory.ts';
-import { loadScript, RedisConnection, type RedisConnectionOptions, type RedisArg } from './redis-connection.ts';
+import { loadScript, RedisConnection, unavailableOnError as guard, type RedisConnectionOptions, type RedisArg } from './redis-connection.ts';
 import { decodeHint } from './redis-hint.ts';
 import { orderKeys, orderOfChannel } from './redis-keys.ts';
-import {
-  StoreUnavailableError,
-  type AppendInput,
-  type AppendListener,
-  type AppendResult,
-  type KeyPackageRecord,
-  type MessageStore,
-  type RetentionPolicy,
-  type RosterRecord,
-  type StoredMessage,
+import type {
+  AppendInput,
+  AppendListener,
+  AppendResult,
+  KeyPackageRecord,
+  MessageStore,
+  RetentionPolicy,
+  RosterRecord,
+  StoredMessage,
 } from './types.ts';
 
 const SCRIPTS = {
@@ -289,13 +288,4 @@ function toMessage([id, f]: RawEntry): StoredMessage {
 
 function toBuffer(b: Uint8Array): Buffer {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-}
-
-/** Any failure to reach Redis or run a command becomes STORE_UNAVAILABLE: nothing was acknowledged. */
-async function guard<T>(op: string, f: () => Promise<T>): Promise<T> {
-  try {
-    return await f();
-  } catch (err) {
-    throw err instanceof StoreUnavailableError ? err : new StoreUnavailableError(op, err);
-  }
 }

@@ -1,0 +1,5 @@
+/** Blob stores for encrypted attachments; all implement BlobStore (server/store/types.ts). */
+export { MemoryBlobStore, type MemoryBlobStoreOptions } from './memory.ts';
+export { DiskBlobStore, type DiskBlobStoreOptions } from './disk.ts';
+export { RedisBlobStore, type RedisBlobStoreOptions } from './redis.ts';
+export { BlobHashMismatchError, BlobTooLargeError, blobIdOf, isBlobId, verifyBlob } from './verify.ts';

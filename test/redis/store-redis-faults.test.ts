@@ -1,0 +1,157 @@
+/**
+ * What only a real Redis can show: durability across kill -9, refusing appends while
+ * Redis is down, cross-node hints over sharded pub/sub, and recovery of lost hints.
+ * Each test that kills Redis owns its server (REDIS_URL is not used for those).
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { RedisStore, type RedisStoreOptions } from '../../server/store/redis.ts';
+import { StoreUnavailableError, type StoredMessage } from '../../server/store/types.ts';
+import { ToxicProxy } from '../../loadtest/net/proxy.ts';
+import { rawCommand, redisAvailable, startRedis, type RedisServer } from '../helpers/redis.ts';
+import { awkwardBytes, input, newOrder, until } from '../server/store-contract.ts';
+
+const stores: RedisStore[] = [];
+async function open(url: string, opts: Partial<RedisStoreOptions> = {}): Promise<RedisStore> {
+  const store = await RedisStore.connect({ target: { url }, commandTimeoutMs: 2000, ...opts });
+  stores.push(store);
+  return store;
+}
+afterEach(async () => {
+  await Promise.allSettled(stores.splice(0).map((s) => s.close()));
+});
+
+async function waitUntilPings(store: RedisStore): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await store.ping())) {
+    if (Date.now() > deadline) throw new Error('store did not reconnect');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe.skipIf(!redisAvailable({ ownServer: true }))('redis store under faults', () => {
+  let redis: RedisServer;
+  beforeAll(async () => { redis = await startRedis({ own: true, appendfsync: 'always' }); });
+  afterAll(async () => { await redis?.stop(); });
+
+  it('stores envelopes as raw bytes in the stream (no base64 or text encoding on the way)', async () => {
+    const store = await open(redis.url);
+    const order = newOrder();
+    const bytes = awkwardBytes();
+    await store.append(input(order, { envelope: bytes }));
+    const reply = await rawCommand(redis.port, `XRANGE {o:${order}}:s - +`);
+    expect(reply).toContain(`\r\n$${bytes.length}\r\n`);
+  });
+
+  it('keeps every acknowledged message across kill -9 and continues the seq without a gap; retries of unacknowledged ones are not duplicated', async () => {
+    const store = await open(redis.url, { reconnectDelayMs: () => 50 });
+    const order = newOrder();
+    const sent = Array.from({ length: 400 }, (_, i) => input(order, { clientMsgId: `c-${i}`, envelope: new Uint8Array([i & 0xff, i >> 8]) }));
+    const acked = new Map<string, number>();
+    const refused: typeof sent = [];
+    // Appends in flight while the server dies: some resolve, the rest must reject (never hang, never lie).
+    const inFlight = sent.map(async (m, i) => {
+      await new Promise((r) => setTimeout(r, i * 0.5));
+      try {
+        acked.set(m.clientMsgId, (await store.append(m)).seq);
+      } catch (err) {
+        expect(err).toBeInstanceOf(StoreUnavailableError);
+        refused.push(m);
+      }
+    });
+    await until(() => acked.size >= 100);
+    await redis.kill9();
+    await Promise.all(inFlight);
+    expect(refused.length).toBeGreaterThan(0);
+    await redis.restart();
+    await waitUntilPings(store);
+    // The sender retries what was not acknowledged, with the same clientMsgId.
+    for (const m of refused) acked.set(m.clientMsgId, (await store.append(m)).seq);
+    const all = await store.read(order, 0, 1000);
+    expect(all.map((m) => m.seq)).toEqual(Array.from({ length: 400 }, (_, i) => i + 1));
+    for (const m of sent) expect(all[acked.get(m.clientMsgId)! - 1]!.envelope).toEqual(m.envelope);
+    expect((await store.append(input(order))).seq).toBe(401);
+  });
+
+  it('rejects an append while Redis is down, promptly, and works again once it is back', async () => {
+    const store = await open(redis.url, { reconnectDelayMs: () => 50 });
+    const order = newOrder();
+    await store.append(input(order));
+    await redis.kill9();
+    const t0 = Date.now();
+    await expect(store.append(input(order))).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(store.read(order, 0, 10)).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(await store.ping()).toBe(false);
+    await redis.restart();
+    await waitUntilPings(store);
+    expect(await store.append(input(order))).toEqual({ seq: 2, duplicate: false });
+  });
+
+  it('delivers an append hint from one relay node to another that watches the order, and not to one that does not', async () => {
+    const nodeA = await open(redis.url);
+    const nodeB = await open(redis.url);
+    const nodeC = await open(redis.url);
+    const order = newOrder();
+    const atB: StoredMessage[] = [];
+    const atC: StoredMessage[] = [];
+    nodeB.onAppend((o, m) => { if (o === order) atB.push(m); });
+    nodeC.onAppend((o, m) => { if (o === order) atC.push(m); });
+    await nodeB.watch(order);
+    const msg = input(order, { envelope: awkwardBytes() });
+    await nodeA.append(msg);
+    await until(() => atB.length === 1);
+    expect(atB[0]).toEqual({ seq: 1, envelope: msg.envelope, at: msg.at, epoch: msg.epoch, scope: msg.scope, sender: msg.device });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(atC).toEqual([]);
+  });
+
+  it('re-announces the head on watch, so an append made while unwatched is not lost', async () => {
+    const nodeA = await open(redis.url);
+    const nodeB = await open(redis.url);
+    const order = newOrder();
+    const atB: number[] = [];
+    nodeB.onAppend((o, m) => { if (o === order) atB.push(m.seq); });
+    await nodeB.watch(order);
+    await nodeB.unwatch(order);
+    await nodeA.append(input(order));
+    await nodeA.append(input(order));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(atB).toEqual([]);
+    await nodeB.watch(order);
+    await until(() => atB.includes(2));
+  });
+
+  it('keeps a watched order subscribed until the last of several watchers unwatches', async () => {
+    const nodeA = await open(redis.url);
+    const nodeB = await open(redis.url);
+    const order = newOrder();
+    const atB: number[] = [];
+    nodeB.onAppend((o, m) => { if (o === order) atB.push(m.seq); });
+    await nodeB.watch(order);
+    await nodeB.watch(order);
+    await nodeB.unwatch(order);
+    await nodeA.append(input(order));
+    await until(() => atB.includes(1));
+  });
+
+  it('after its connections drop and come back, a node announces the head so appends it missed meanwhile are back-filled', async () => {
+    // Node B reaches Redis through a proxy that can reset its connections and refuse new ones for a while.
+    const proxy = await ToxicProxy.start({ upstream: { host: '127.0.0.1', port: redis.port } });
+    try {
+      const nodeA = await open(redis.url);
+      const nodeB = await open(`redis://127.0.0.1:${proxy.port}`, { reconnectDelayMs: () => 50 });
+      const order = newOrder();
+      const atB: number[] = [];
+      nodeB.onAppend((o, m) => { if (o === order) atB.push(m.seq); });
+      await nodeB.watch(order);
+      expect(proxy.reset({ refuseMs: 400 })).toBeGreaterThanOrEqual(2);
+      // B's subscriber is gone for 400 ms: this append's hint is lost on the wire.
+      await nodeA.append(input(order));
+      await new Promise((r) => setTimeout(r, 150));
+      expect(atB).toEqual([]);
+      await until(() => atB.includes(1));
+    } finally {
+      await proxy.close();
+    }
+  });
+});
