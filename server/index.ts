@@ -28,6 +28,9 @@ import { UwsTransport } from './uws/transport.ts';
 export { ConfigError, loadConfig, validateConfig, type RelayConfig, type RelayConfigInput } from './config.ts';
 export { UwsUnavailableError } from './uws/loader.ts';
 
+/** Frames this far over MAX_FRAME_BYTES still reach the codec, so the client learns FRAME_TOO_LARGE instead of a bare 1009. */
+export const OVERSIZE_SLACK_BYTES = 64 * 1024;
+
 export interface RelayDeps {
   /** Default: Redis when config.redisUrl is set, else the memory store. */
   store?: MessageStore;
@@ -51,6 +54,8 @@ export interface RunningRelay {
   readonly log: Logger;
   /** Open WebSocket connections. */
   connections(): number;
+  /** Outbound bytes buffered by the transport (total, largest socket) and paused subscriptions. */
+  bufferStats(): { totalBytes: number; maxBytes: number; pausedSubscriptions: number };
   /** Graceful stop: refuse new sockets, let in-flight appends finish (up to shutdownGraceMs), close sockets with SERVER_RESTARTING, close the stores. */
   close(): Promise<void>;
 }
@@ -111,7 +116,8 @@ export async function startRelay(input: RelayConfig | RelayConfigInput = {}, dep
   };
   const relay = new Relay(ctx);
   let accepting = true;
-  const socketOptions = { maxPayloadBytes: MAX_FRAME_BYTES, idleTimeoutS: config.limits.idleTimeoutS, maxBackpressureBytes: config.backpressure.hardLimitBytes };
+  // uWS cuts anything past the slack without a code; between MAX_FRAME_BYTES and it, the codec answers FRAME_TOO_LARGE.
+  const socketOptions = { maxPayloadBytes: MAX_FRAME_BYTES + OVERSIZE_SLACK_BYTES, idleTimeoutS: config.limits.idleTimeoutS, maxBackpressureBytes: config.backpressure.hardLimitBytes };
   transport.ws('/', socketOptions, relay);
   transport.ws('/ws', socketOptions, relay);
   registerHttpRoutes(transport, ctx, () => accepting);
@@ -128,6 +134,7 @@ export async function startRelay(input: RelayConfig | RelayConfigInput = {}, dep
     metrics,
     log,
     connections: () => relay.connectionCount,
+    bufferStats: () => relay.bufferStats(),
     close: () =>
       (closed ??= (async () => {
         accepting = false;

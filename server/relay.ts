@@ -101,6 +101,20 @@ export class Relay implements SocketHandler, SessionHost {
     return this.sessions.size;
   }
 
+  /** Outbound bytes buffered in user space: the memory a slow reader could pin. */
+  bufferStats(): { totalBytes: number; maxBytes: number; pausedSubscriptions: number } {
+    let totalBytes = 0;
+    let maxBytes = 0;
+    let pausedSubscriptions = 0;
+    for (const [conn, session] of this.sessions) {
+      const n = conn.bufferedAmount;
+      totalBytes += n;
+      if (n > maxBytes) maxBytes = n;
+      for (const sub of session.subscriptions.values()) if (sub.state === 'paused') pausedSubscriptions++;
+    }
+    return { totalBytes, maxBytes, pausedSubscriptions };
+  }
+
   /** Refuse new sockets from now on. */
   stopAccepting(): void {
     this.closing = true;

@@ -107,8 +107,8 @@ export class RosterBook {
     const head = chain.rosters[chain.rosters.length - 1];
     const headEpoch = head?.epoch ?? 0;
     if (decoded.epoch <= headEpoch) {
-      const same = chain.rosters[decoded.epoch - 1];
-      if (same && Buffer.compare(same.bytes, bytes) === 0) return same;
+      // Re-putting the current head (a retry after a lost ack) is fine; anything older is a rollback.
+      if (decoded.epoch === headEpoch && head && Buffer.compare(head.bytes, bytes) === 0) return head;
       if (decoded.epoch < headEpoch) throw new ProtocolError('ROSTER_ROLLBACK', `epoch ${decoded.epoch} is older than the current epoch ${headEpoch}`);
       throw new ProtocolError('ROSTER_FORK', `a different roster for the current epoch ${headEpoch}`);
     }
