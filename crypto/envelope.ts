@@ -58,6 +58,28 @@ export function paddingBlock(n: number): number {
   return n < 1024 ? 64 : n < 16 * 1024 ? 512 : 4096;
 }
 
+/**
+ * sodium_pad / sodium_unpad (ISO/IEC 7816-4: 0x80 then zeros up to a multiple of
+ * `block`, always at least one byte), byte-identical to libsodium's, done in JS
+ * because the libsodium.js wrapper call cost ~30 µs per message here (a quarter of
+ * an envelope's sealing time).
+ */
+export function pad(buf: Uint8Array, block: number): Uint8Array {
+  const out = new Uint8Array((Math.floor(buf.length / block) + 1) * block);
+  out.set(buf);
+  out[buf.length] = 0x80;
+  return out;
+}
+
+export function unpad(buf: Uint8Array, block: number): Uint8Array {
+  if (buf.length === 0 || buf.length % block !== 0) throw new CryptoError('MALFORMED', 'padded length is not a multiple of the block');
+  let i = buf.length - 1;
+  const stop = Math.max(0, buf.length - block);
+  while (i >= stop && buf[i] === 0) i--;
+  if (i < stop || buf[i] !== 0x80) throw new CryptoError('MALFORMED', 'bad padding');
+  return buf.subarray(0, i);
+}
+
 /** Parse a whole envelope without keys or sodium. Throws MALFORMED. */
 export function decodeEnvelope(bytes: Uint8Array): DecodedEnvelope {
   const r = new Reader(bytes, 'envelope');
@@ -143,7 +165,7 @@ export function sealEnvelope(input: SealEnvelopeInput): Uint8Array {
     .bytes(sk.prevHash);
   const headerBytes = w.finish();
   const plain = new Writer(TAG_BODY, body.length + 64).str(kind).bytes(body).finish();
-  const padded = s.pad(plain, paddingBlock(plain.length));
+  const padded = pad(plain, paddingBlock(plain.length));
   let ct: Uint8Array;
   try {
     ct = s.crypto_aead_xchacha20poly1305_ietf_encrypt(padded, headerBytes, null, nonce, messageKey);
@@ -207,12 +229,7 @@ export function openEnvelope(bytes: Uint8Array, opts: OpenEnvelopeOptions): Open
   }
   let body: Uint8Array;
   try {
-    let plain: Uint8Array;
-    try {
-      plain = s.unpad(padded, paddingBlock(padded.length));
-    } catch {
-      throw new CryptoError('MALFORMED', 'bad padding');
-    }
+    const plain = unpad(padded, paddingBlock(padded.length));
     const r = new Reader(plain, 'envelope body');
     r.tag(TAG_BODY);
     const kind = r.str(32);

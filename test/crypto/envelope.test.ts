@@ -4,6 +4,7 @@ import {
   createKeyPackages, openKeyPackage, ReceiverState, CryptoError, paddingBlock,
 } from '../../crypto/index.ts';
 import { encodeKeyPackage } from '../../crypto/senderkey.ts';
+import { pad, unpad } from '../../crypto/envelope.ts';
 import { Writer } from '../../crypto/encoding.ts';
 import { na } from '../../crypto/sodium.ts';
 import { NOW, ORDER, distribute, makeWorld, receiverFor, text, utf8, type Party, type World } from './fixtures.ts';
@@ -67,6 +68,18 @@ describe('envelopes', () => {
     expect(paddingBlock(100)).toBe(64);
     expect(paddingBlock(2000)).toBe(512);
     expect(paddingBlock(20000)).toBe(4096);
+  });
+
+  it('pad exactly like sodium_pad, and unpad what sodium_pad produced, for every bucket boundary', () => {
+    const s = na();
+    for (const n of [0, 1, 63, 64, 65, 1000, 1023, 1024, 1025, 16383, 16384, 16385, 40000]) {
+      const plain = new Uint8Array(n).fill(0x61);
+      const block = paddingBlock(n);
+      const ours = pad(plain, block);
+      expect(ours).toEqual(s.pad(plain, block));
+      expect(unpad(ours, paddingBlock(ours.length))).toEqual(plain);
+    }
+    expect(() => unpad(new Uint8Array(64), 64)).toThrow(CryptoError);
   });
 
   it('open in any order and reject a replayed envelope with REPLAY', () => {
