@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../server/config.ts';
+import { RateLimiter } from '../../server/rate-limit.ts';
+import { TicketIssuer, certificateHash } from '../../server/ticket.ts';
+import { UwsUnavailableError, loadUws } from '../../server/uws/loader.ts';
+
+const KEY_HEX = 'a'.repeat(64);
+const KEY_B64 = Buffer.alloc(32, 7).toString('base64');
+
+describe('rate limiter', () => {
+  it('allows a burst, then refuses with the time until the next token, and refills over time', () => {
+    const rl = new RateLimiter({ ratePerSecond: 10, burst: 3 });
+    expect([1, 2, 3].map(() => rl.take('d', 0).ok)).toEqual([true, true, true]);
+    expect(rl.take('d', 0)).toEqual({ ok: false, retryAfterMs: 100 });
+    expect(rl.take('d', 100).ok).toBe(true);
+    expect(rl.take('other', 0).ok).toBe(true); // per key
+  });
+
+  it('forgets idle buckets so memory follows active devices, not all devices ever seen', () => {
+    const rl = new RateLimiter({ ratePerSecond: 1000, burst: 1 });
+    for (let i = 0; i < 10_000; i++) rl.take(`d${i}`, i * 10);
+    expect(rl.size).toBeLessThan(5000);
+  });
+});
+
+describe('configuration', () => {
+  it('uses defaults with nothing set', () => {
+    const c = loadConfig({ env: {} });
+    expect(c).toMatchObject({ port: 8080, host: '0.0.0.0', trustedAuthorities: [], logLevel: 'info' });
+  });
+
+  it('layers file < environment < flags', () => {
+    const c = loadConfig({
+      env: { PORT: '9001', SEALRELAY_TRUSTED_AUTHORITIES: `${KEY_HEX}, ${KEY_B64}` },
+      argv: ['--config', 'relay.json', '--port=9002'],
+      readFile: () => JSON.stringify({ port: 9000, rateLimits: { publishPerSecond: 7 } }),
+    });
+    expect(c.port).toBe(9002);
+    expect(c.rateLimits.publishPerSecond).toBe(7);
+    expect(c.trustedAuthorities.map((k) => k.length)).toEqual([32, 32]);
+  });
+
+  it.each([
+    [{ PORT: 'eighty' }, /Setting port from environment variable PORT is invalid/],
+    [{ PORT: '70000' }, /port .*PORT.*65535/],
+    [{ SEALRELAY_TRUSTED_AUTHORITIES: 'not-a-key' }, /trustedAuthorities.*SEALRELAY_TRUSTED_AUTHORITIES.*neither 64 hex digits nor base64/],
+    [{ SEALRELAY_TICKET_SECRET: 'short' }, /ticketSecrets.*at least 32 characters/],
+    [{ SEALRELAY_IDLE_TIMEOUT_S: '5' }, /limits.idleTimeoutS.*at least 8 seconds/],
+    [{ LOG_LEVEL: 'loud' }, /logLevel/],
+    [{ REDIS_URL: 'nope' }, /redisUrl.*REDIS_URL/],
+  ])('stops on a bad setting with a sentence naming it: %o', (env, message) => {
+    expect(() => loadConfig({ env })).toThrow(ConfigError);
+    expect(() => loadConfig({ env })).toThrow(message);
+  });
+
+  it('names an unknown flag and an unreadable or invalid config file', () => {
+    expect(() => loadConfig({ argv: ['--prot', '1'] })).toThrow(/Unknown option --prot/);
+    expect(() => loadConfig({ argv: ['--config', 'x.json'], readFile: () => '{' })).toThrow(/x.json is not valid JSON/);
+    expect(() =>
+      loadConfig({
+        argv: ['--config', 'x.json'],
+        readFile: () => {
+          throw new Error('ENOENT');
+        },
+      }),
+    ).toThrow(/x.json could not be read/);
+  });
+});
+
+describe('resumption tickets', () => {
+  const cert = certificateHash(new Uint8Array([1, 2, 3]));
+  const issuer = new TicketIssuer(['s'.repeat(32)], 1000);
+
+  it('verify for the device they were issued to until they expire', () => {
+    const { ticket, expiresAt } = issuer.issue('d_dev', cert, 0, 10_000);
+    expect(expiresAt).toBe(1000);
+    expect(issuer.verify(ticket, 'd_dev', 999)).toMatchObject({ ok: true, claims: { deviceId: 'd_dev' } });
+    expect(issuer.verify(ticket, 'd_dev', 1000)).toEqual({ ok: false, reason: 'expired' });
+    expect(issuer.verify(ticket, 'd_other', 10)).toEqual({ ok: false, reason: 'wrong-device' });
+  });
+
+  it('never outlive the certificate', () => {
+    expect(issuer.issue('d_dev', cert, 0, 500).expiresAt).toBe(500);
+  });
+
+  it('refuse any flipped bit and tickets of another secret', () => {
+    const { ticket } = issuer.issue('d_dev', cert, 0, 10_000);
+    for (let i = 0; i < ticket.length; i++) {
+      const t = ticket.slice();
+      t[i]! ^= 0x01;
+      expect(issuer.verify(t, 'd_dev', 10).ok).toBe(false);
+    }
+    const other = new TicketIssuer(['o'.repeat(32)], 1000);
+    expect(other.verify(ticket, 'd_dev', 10)).toEqual({ ok: false, reason: 'forged' });
+    expect(issuer.verify(new Uint8Array(3), 'd_dev', 10)).toEqual({ ok: false, reason: 'malformed' });
+  });
+
+  it('verify under every configured secret, so secrets rotate and nodes share them', () => {
+    const old = new TicketIssuer(['o'.repeat(32)], 1000);
+    const rotated = new TicketIssuer(['n'.repeat(32), 'o'.repeat(32)], 1000);
+    const { ticket } = old.issue('d_dev', cert, 0, 10_000);
+    expect(rotated.verify(ticket, 'd_dev', 10).ok).toBe(true);
+  });
+});
+
+describe('uWebSockets.js loader', () => {
+  it('loads a native binding in this environment', () => {
+    expect(loadUws().description).toMatch(/native/);
+  });
+
+  it('refuses to fall back to a JS shim: no official package and a missing binary path is an error naming what to install', () => {
+    const deps = {
+      load: (id: string) => {
+        throw new Error(`Cannot find module '${id}'`);
+      },
+      binaryPath: () => '/nowhere/binaries/uws_linux_x64_999.node',
+    };
+    expect(() => loadUws(deps)).toThrow(UwsUnavailableError);
+    expect(() => loadUws(deps)).toThrow(/refuses to start.*npm install uNetworking\/uWebSockets.js.*uws_linux_x64_999/s);
+  });
+
+  it('rejects a module that looks like the JS fallback (App without the uSockets functions)', () => {
+    const deps = { load: () => ({ App: () => ({}) }), binaryPath: () => '/x.node' };
+    expect(() => loadUws(deps)).toThrow(/not a native binding/);
+  });
+});
