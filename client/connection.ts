@@ -92,6 +92,14 @@ interface Pending {
   readonly timer: unknown;
 }
 
+/** An `error` frame as a SealRelayError, keeping the fields a caller acts on. */
+export function relayError(frame: ServerFrameOf<'error'>): SealRelayError {
+  return new SealRelayError(frame.code, `${frame.message}${frame.detail ? ` (${frame.detail})` : ''}`, {
+    ...(frame.retryAfterMs === undefined ? {} : { retryAfterMs: frame.retryAfterMs }),
+    ...(frame.oldestSeq === undefined ? {} : { oldestSeq: frame.oldestSeq }),
+  });
+}
+
 export class Connection extends Emitter<ConnectionEvents> {
   private _state: ConnectionState = 'disconnected';
   private generation = 0;
@@ -359,7 +367,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     if (!p) return false;
     if (frame.t === 'error') {
       this.finish(rid, p);
-      p.reject(new SealRelayError(frame.code, `${frame.message}${frame.detail ? ` (${frame.detail})` : ''}`, frame.retryAfterMs === undefined ? {} : { retryAfterMs: frame.retryAfterMs }));
+      p.reject(relayError(frame));
       return true;
     }
     if (!p.expect.includes(frame.t)) return false;

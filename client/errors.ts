@@ -34,12 +34,15 @@ export class SealRelayError extends Error {
   readonly code: SealRelayErrorCode;
   /** Only for relay errors: when to retry (RATE_LIMITED). */
   readonly retryAfterMs: number | undefined;
+  /** Only with HISTORY_TRIMMED: the oldest sequence the relay still holds. */
+  readonly oldestSeq: number | undefined;
 
-  constructor(code: SealRelayErrorCode, message?: string, opts: { cause?: unknown; retryAfterMs?: number } = {}) {
+  constructor(code: SealRelayErrorCode, message?: string, opts: { cause?: unknown; retryAfterMs?: number; oldestSeq?: number } = {}) {
     const base = (CLIENT_ERRORS as Record<string, string>)[code];
     super(message ?? base ?? code, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.code = code;
     this.retryAfterMs = opts.retryAfterMs;
+    this.oldestSeq = opts.oldestSeq;
   }
 }
 

@@ -18,16 +18,34 @@
 import { z } from 'zod';
 import { base64ToBytes, bytesToBase64, getJson, setJson, type ClientStorage } from './storage/types.ts';
 
-export interface OutboxEntry {
+interface EntryBase {
+  /** The idempotency key: `clientMsgId` of a `pub`; for key packages a local id only. */
   readonly clientMsgId: string;
   readonly order: string;
   /** Position among this device's entries; ascending = send order. */
   readonly position: number;
-  readonly envelope: Uint8Array;
   readonly createdAt: number;
   /** Free-form, JSON-able note kept with the entry (e.g. kind and epoch, for diagnostics). */
   readonly meta?: Record<string, string | number>;
 }
+
+/** A sealed envelope to publish. */
+export interface OutboxPublish extends EntryBase {
+  readonly type: 'pub';
+  readonly envelope: Uint8Array;
+}
+
+/**
+ * Sender-key packages to store (`kp_put`). They share the order's queue so they
+ * always reach the relay before the first envelope sealed with that key, even
+ * when both were written while offline; the relay de-duplicates a repeated put.
+ */
+export interface OutboxKeyPackages extends EntryBase {
+  readonly type: 'kp';
+  readonly packages: readonly Uint8Array[];
+}
+
+export type OutboxEntry = OutboxPublish | OutboxKeyPackages;
 
 export interface OutboxOptions {
   /** Unacknowledged publishes in flight per order (see the file comment before raising it). */
@@ -39,13 +57,28 @@ export interface OutboxOptions {
 }
 
 const Stored = z.object({
+  type: z.enum(['pub', 'kp']).default('pub'),
   clientMsgId: z.string(),
   order: z.string(),
   position: z.number().int().nonnegative(),
-  envelope: z.string(),
+  envelope: z.string().optional(),
+  packages: z.array(z.string()).optional(),
   createdAt: z.number(),
   meta: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
 });
+
+function toRecord(e: OutboxEntry): unknown {
+  const { type, clientMsgId, order, position, createdAt, meta } = e;
+  const base = { type, clientMsgId, order, position, createdAt, ...(meta ? { meta } : {}) };
+  return e.type === 'pub' ? { ...base, envelope: bytesToBase64(e.envelope) } : { ...base, packages: e.packages.map(bytesToBase64) };
+}
+
+function fromRecord(r: z.infer<typeof Stored>): OutboxEntry | undefined {
+  const base = { clientMsgId: r.clientMsgId, order: r.order, position: r.position, createdAt: r.createdAt, ...(r.meta ? { meta: r.meta } : {}) };
+  if (r.type === 'pub' && r.envelope !== undefined) return { ...base, type: 'pub', envelope: base64ToBytes(r.envelope) };
+  if (r.type === 'kp' && r.packages !== undefined) return { ...base, type: 'kp', packages: r.packages.map(base64ToBytes) };
+  return undefined;
+}
 
 const PREFIX = 'outbox/';
 // Zero-padded so the storage's lexicographic order is the numeric order.
@@ -84,20 +117,31 @@ export class Outbox {
     for (const key of await storage.list(PREFIX)) {
       const parsed = Stored.safeParse(await getJson(storage, key));
       // A record we cannot read cannot be sent either; leave it for inspection rather than crash.
-      if (!parsed.success) continue;
-      const r = parsed.data;
-      box.insert({ ...r, envelope: base64ToBytes(r.envelope), ...(r.meta ? { meta: r.meta } : {}) });
-      box.nextPosition = Math.max(box.nextPosition, r.position + 1);
+      const entry = parsed.success ? fromRecord(parsed.data) : undefined;
+      if (!entry) continue;
+      box.insert(entry);
+      box.nextPosition = Math.max(box.nextPosition, entry.position + 1);
     }
     return box;
   }
 
   /** Store a sealed envelope for `order`. Resolves once it is durable; only then may it be sent. */
-  async add(order: string, envelope: Uint8Array, now: number, meta?: Record<string, string | number>): Promise<OutboxEntry> {
-    const entry: OutboxEntry = { clientMsgId: this.randomId(), order, position: this.nextPosition++, envelope: envelope.slice(), createdAt: now, ...(meta ? { meta } : {}) };
-    await setJson(this.storage, keyOf(entry), { ...entry, envelope: bytesToBase64(entry.envelope) });
-    this.insert(entry);
+  async add(order: string, envelope: Uint8Array, now: number, meta?: Record<string, string | number>): Promise<OutboxPublish> {
+    const entry: OutboxPublish = { type: 'pub', clientMsgId: this.randomId(), order, position: this.nextPosition++, envelope: envelope.slice(), createdAt: now, ...(meta ? { meta } : {}) };
+    await this.persist(entry);
     return entry;
+  }
+
+  /** Store key packages to put before anything added after them in this order. */
+  async addKeyPackages(order: string, packages: readonly Uint8Array[], now: number, meta?: Record<string, string | number>): Promise<OutboxKeyPackages> {
+    const entry: OutboxKeyPackages = { type: 'kp', clientMsgId: this.randomId(), order, position: this.nextPosition++, packages: packages.map((p) => p.slice()), createdAt: now, ...(meta ? { meta } : {}) };
+    await this.persist(entry);
+    return entry;
+  }
+
+  private async persist(entry: OutboxEntry): Promise<void> {
+    await setJson(this.storage, keyOf(entry), toRecord(entry));
+    this.insert(entry);
   }
 
   /**
@@ -158,9 +202,9 @@ export class Outbox {
   /** Replace an entry's envelope in place (re-sealed for a newer epoch), keeping its id and position. */
   async replace(clientMsgId: string, envelope: Uint8Array): Promise<void> {
     const old = this.byId.get(clientMsgId);
-    if (!old) return;
-    const entry: OutboxEntry = { ...old, envelope: envelope.slice() };
-    await setJson(this.storage, keyOf(entry), { ...entry, envelope: bytesToBase64(entry.envelope) });
+    if (!old || old.type !== 'pub') return;
+    const entry: OutboxPublish = { ...old, envelope: envelope.slice() };
+    await setJson(this.storage, keyOf(entry), toRecord(entry));
     this.byId.set(clientMsgId, entry);
     const list = this.byOrder.get(entry.order)!;
     list[list.findIndex((e) => e.clientMsgId === clientMsgId)] = entry;

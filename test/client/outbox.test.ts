@@ -70,6 +70,18 @@ describe('outbox', () => {
     expect(box.due(0).map((x) => x.clientMsgId).sort()).toEqual([a1.clientMsgId, b1.clientMsgId].sort());
   });
 
+  it('keeps key packages in the order queue ahead of the envelopes sealed after them, across a restart', async () => {
+    const storage = new MemoryStorage();
+    const box = await Outbox.open(storage, { randomId });
+    const kp = await box.addKeyPackages('A', [env(1), env(2)], 0);
+    const pub = await box.add('A', env(3), 0);
+    const reopened = await Outbox.open(storage, { randomId });
+    const [first, second] = reopened.pending('A');
+    expect(first).toMatchObject({ type: 'kp', clientMsgId: kp.clientMsgId, packages: [env(1), env(2)] });
+    expect(second).toMatchObject({ type: 'pub', clientMsgId: pub.clientMsgId });
+    expect(reopened.due(0).map((x) => x.type)).toEqual(['kp']);
+  });
+
   it('with a wider window pipelines entries of one order in add order', async () => {
     const box = await Outbox.open(new MemoryStorage(), { randomId, window: 3 });
     const added = [];
@@ -97,7 +109,8 @@ describe('outbox', () => {
 
     const second = await Outbox.open(new FileStorage(dir), { randomId });
     expect(second.pending().map((x) => x.clientMsgId)).toEqual([a.clientMsgId, b.clientMsgId]);
-    expect([...second.pending()[1]!.envelope]).toEqual([8, 8, 8]);
+    const survivor = second.pending()[1]!;
+    expect(survivor.type === 'pub' && [...survivor.envelope]).toEqual([8, 8, 8]);
     expect(second.due(0).map((x) => x.clientMsgId)).toEqual([a.clientMsgId]);
     // New entries go after the survivors, not before them.
     const d = await second.add('ord/with slash é', env(10), 0);
@@ -111,7 +124,7 @@ describe('outbox', () => {
     await box.add('A', env(2), 0);
     await box.replace(a.clientMsgId, env(5));
     const reopened = await Outbox.open(storage, { randomId });
-    expect(reopened.pending('A').map((x) => [x.clientMsgId, x.envelope[0]])).toEqual([
+    expect(reopened.pending('A').map((x) => [x.clientMsgId, x.type === 'pub' ? x.envelope[0] : -1])).toEqual([
       [a.clientMsgId, 5],
       [expect.any(String), 2],
     ]);

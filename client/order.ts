@@ -1,0 +1,415 @@
+/**
+ * An order session: this device's part in one order's encrypted conversation.
+ *
+ * Sending: validate the body (messages.ts), pick the scope, check the policy
+ * locally, make or rotate the sender key for (epoch, scope) — before the first
+ * message, after N messages or T time, on every roster change — queue its key
+ * packages, seal, and store the envelope in the outbox. `send` resolves once the
+ * message is durable on this device; `acked` once the relay has it durably.
+ *
+ * Receiving: the inbox releases each delivered message once, in sequence order;
+ * the session opens it (roster of its epoch, sender key, signature, policy,
+ * replay window, body schema) and hands it to the application, or raises a
+ * typed warning instead. Delivery contract: a message handed to the application
+ * is committed (its sequence persisted and acknowledged) right after the
+ * `message` listeners and iterators got it; not committed means delivered again
+ * after a restart.
+ */
+import {
+  ChainTracker,
+  OutboundSenderKey,
+  ReceiverState,
+  createKeyPackages,
+  mayPublish,
+  needsRotation,
+  sealEnvelope,
+  type ChainWarning,
+  type DeviceKeys,
+  type Role,
+  type SenderKeyRotation,
+  type VerifiedRoster,
+} from '../crypto/index.ts';
+import { MAX_KEY_PACKAGES_PER_PUT, type DeliveredMessage } from '../protocol/index.ts';
+import type { Clock } from './clock.ts';
+import type { Connection } from './connection.ts';
+import { Emitter } from './emitter.ts';
+import { SealRelayError } from './errors.ts';
+import type { Inbox } from './inbox.ts';
+import { defaultScope, encodeBody, type MessageBody, type MessageKind } from './messages.ts';
+import { MessageStream } from './message-stream.ts';
+import { installKeyPackages, openDelivered, type KeyFetcher } from './open.ts';
+import type { Outbox, OutboxEntry } from './outbox.ts';
+import { RosterSync } from './roster-sync.ts';
+import type { ClientStorage } from './storage/types.ts';
+import { wire } from './bytes.ts';
+
+export interface Sender {
+  readonly deviceId: string;
+  readonly userId: string;
+  readonly role: Role;
+}
+
+interface ReceivedBase {
+  readonly order: string;
+  readonly seq: number;
+  readonly epoch: number;
+  readonly scope: string;
+  readonly sender: Sender;
+  /** True for this device's own messages coming back in sequence. */
+  readonly self: boolean;
+  /** Relay receive time (ms); informational, not authenticated. */
+  readonly relayTime: number;
+}
+
+/** A decrypted, verified, schema-checked message; `kind` narrows `body`. */
+export type ReceivedMessage = { [K in MessageKind]: ReceivedBase & { readonly kind: K; readonly body: MessageBody<K> } }[MessageKind];
+
+/** Something the application must know but that is not a message: never silently dropped. */
+export interface OrderWarning {
+  readonly order: string;
+  /** A crypto code (BAD_SIGNATURE, REPLAY, POLICY_DENIED…), CHAIN_GAP/CHAIN_REORDER/CHAIN_REPLAY/CHAIN_BREAK, or a client/relay code. */
+  readonly code: string;
+  readonly message: string;
+  readonly seq?: number;
+  readonly sender?: string;
+}
+
+export interface SendOptions {
+  /** Override the default scope (e.g. a `text` into `commercial`). */
+  readonly scope?: string;
+}
+
+export interface SentMessage {
+  readonly clientMsgId: string;
+  readonly scope: string;
+  readonly epoch: number;
+  /** Resolves with the order sequence number once the relay has stored the message (in this process). */
+  readonly acked: Promise<number>;
+}
+
+export interface OrderEvents extends Record<string, unknown> {
+  message: ReceivedMessage;
+  warning: OrderWarning;
+  /** A new roster epoch was accepted. */
+  roster: VerifiedRoster;
+  /** This device is no longer a member: the session has stopped. */
+  removed: { readonly epoch: number };
+}
+
+/** What a session needs from its client. */
+export interface OrderContext {
+  readonly keys: DeviceKeys;
+  readonly trustedAuthorities: readonly Uint8Array[];
+  readonly connection: Connection;
+  readonly outbox: Outbox;
+  readonly inbox: Inbox;
+  readonly storage: ClientStorage;
+  readonly clock: Clock;
+  readonly rotation: SenderKeyRotation;
+  readonly ackDelayMs: number;
+  /** New outbox entries: send what is due. */
+  pump(): void;
+  /** The session ended (closed or removed). */
+  forget(order: string): void;
+}
+
+export class OrderSession extends Emitter<OrderEvents> {
+  private readonly receiver = new ReceiverState();
+  private readonly tracker = new ChainTracker();
+  private readonly outbound = new Map<string, OutboundSenderKey>();
+  /** Plaintext of unacknowledged sends, in memory only: lets EPOCH_STALE re-seal without persisting plaintext. */
+  private readonly unacked = new Map<string, { kind: MessageKind; body: unknown; scope: string; resolve: (seq: number) => void; reject: (e: Error) => void }>();
+  private readonly stream = new MessageStream<ReceivedMessage>();
+  private readonly rejectedPackages = new Set<string>();
+  private sendLock: Promise<unknown> = Promise.resolve();
+  private processing: Promise<void> = Promise.resolve();
+  private subscribing = false;
+  private backfillWanted = false;
+  private ackTimer: unknown;
+  private ended = false;
+
+  private constructor(
+    readonly orderId: string,
+    private readonly ctx: OrderContext,
+    private readonly rosters: RosterSync,
+  ) {
+    super();
+  }
+
+  /** @internal use SealRelayClient.openOrder() */
+  static async open(orderId: string, ctx: OrderContext): Promise<OrderSession> {
+    const fetch = (fromEpoch: number) => ctx.connection.request({ t: 'roster_get', rid: 0, order: orderId, fromEpoch }, ['rosters']).then((f) => f.rosters);
+    const rosters = await RosterSync.load(orderId, fetch, ctx.storage, ctx.trustedAuthorities, ctx.clock.now());
+    if (!rosters.head.memberByDevice(ctx.keys.deviceId)) throw new SealRelayError('NOT_A_MEMBER', `this device is not in epoch ${rosters.head.epoch} of ${orderId}`);
+    await ctx.inbox.open(orderId);
+    const session = new OrderSession(orderId, ctx, rosters);
+    await session.fetchKeys();
+    return session;
+  }
+
+  /** The current verified roster. */
+  get roster(): VerifiedRoster {
+    return this.rosters.head;
+  }
+
+  /** This device's role in the current epoch. */
+  get role(): Role | undefined {
+    return this.rosters.head.memberByDevice(this.ctx.keys.deviceId)?.role;
+  }
+
+  get closed(): boolean {
+    return this.ended;
+  }
+
+  /**
+   * Send a typed message. Resolves once it is stored in the outbox (it will reach
+   * the relay, across reconnects and restarts); `acked` resolves with its seq.
+   * Throws SealRelayError INVALID_MESSAGE, POLICY_DENIED or ORDER_CLOSED; nothing is sent then.
+   * @example const { acked } = await order.send('status', { status: 'picked_up' }); await acked;
+   */
+  send<K extends MessageKind>(kind: K, body: MessageBody<K>, opts: SendOptions = {}): Promise<SentMessage> {
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeBody(kind, body);
+    } catch (e) {
+      return Promise.reject(new SealRelayError('INVALID_MESSAGE', `${kind}: ${(e as Error).message.slice(0, 300)}`, { cause: e }));
+    }
+    const scope = opts.scope ?? defaultScope(kind, body);
+    const run = this.sendLock.then(() => this.sealAndStore(kind, body, bytes, scope));
+    this.sendLock = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Messages from now on, in sequence order, as an async iterator (each iterator gets every message).
+   * @example for await (const m of order.messages()) if (m.kind === 'status') show(m.body.status);
+   */
+  messages(): AsyncIterableIterator<ReceivedMessage> {
+    return this.stream.iterator();
+  }
+
+  /** Stop following the order (its outbox entries are still sent). */
+  close(): void {
+    if (this.ended) return;
+    this.stop();
+    this.ctx.connection.send({ t: 'unsub', order: this.orderId });
+  }
+
+  // ------------------------------------------------------------ sending
+
+  private async sealAndStore(kind: MessageKind, body: unknown, bytes: Uint8Array, scope: string): Promise<SentMessage> {
+    if (this.ended) throw new SealRelayError('ORDER_CLOSED');
+    const head = this.rosters.head;
+    const me = head.memberByDevice(this.ctx.keys.deviceId);
+    if (!me) throw new SealRelayError('NOT_A_MEMBER', `this device is not in epoch ${head.epoch}`);
+    if (!mayPublish(head.policy, me.role, kind, scope)) {
+      throw new SealRelayError('POLICY_DENIED', `a ${me.role} may not send ${kind} into ${scope} under policy ${head.policyId}`);
+    }
+    const now = this.ctx.clock.now();
+    const key = await this.senderKeyFor(scope, head, now);
+    const envelope = sealEnvelope({ senderKey: key, sender: this.ctx.keys, kind, body: bytes, roster: head });
+    const entry = await this.ctx.outbox.add(this.orderId, envelope, now, { kind, epoch: head.epoch, scope });
+    const acked = new Promise<number>((resolve, reject) => this.unacked.set(entry.clientMsgId, { kind, body, scope, resolve, reject }));
+    acked.catch(() => undefined); // an application that ignores `acked` must not see an unhandled rejection
+    this.ctx.pump();
+    return { clientMsgId: entry.clientMsgId, scope, epoch: head.epoch, acked };
+  }
+
+  /** The sender key for (current epoch, scope), rotated when due; its key packages are queued first. */
+  private async senderKeyFor(scope: string, head: VerifiedRoster, now: number): Promise<OutboundSenderKey> {
+    const current = this.outbound.get(scope);
+    if (current && !needsRotation(current, now, { epoch: head.epoch, rule: this.ctx.rotation })) return current;
+    current?.wipe();
+    const key = OutboundSenderKey.create({ orderId: this.orderId, epoch: head.epoch, scope, senderDeviceId: this.ctx.keys.deviceId, now });
+    // Our own messages come back in the sequence too; install the chain so we can open them like anyone's.
+    const { chainKey, index } = key.snapshot();
+    this.receiver.install({ orderId: this.orderId, epoch: head.epoch, scope, senderDeviceId: this.ctx.keys.deviceId, senderKeyId: key.senderKeyId, startIndex: index, chainKey });
+    const packages = createKeyPackages(key, this.ctx.keys, head).map((p) => p.bytes);
+    for (let i = 0; i < packages.length; i += MAX_KEY_PACKAGES_PER_PUT) {
+      await this.ctx.outbox.addKeyPackages(this.orderId, packages.slice(i, i + MAX_KEY_PACKAGES_PER_PUT), now, { epoch: head.epoch, scope });
+    }
+    this.outbound.set(scope, key);
+    return key;
+  }
+
+  /** @internal the relay stored a publish of this order. */
+  onAcked(clientMsgId: string, seq: number): void {
+    this.unacked.get(clientMsgId)?.resolve(seq);
+    this.unacked.delete(clientMsgId);
+  }
+
+  /** @internal the relay refused a publish for good; EPOCH_STALE is re-sealed for the new epoch when we still hold the plaintext. */
+  async onPublishRejected(entry: OutboxEntry, code: string, message: string): Promise<void> {
+    const held = this.unacked.get(entry.clientMsgId);
+    this.unacked.delete(entry.clientMsgId);
+    if (code === 'EPOCH_STALE' && held && !this.ended) {
+      await this.refreshRosters();
+      try {
+        const again = await this.send(held.kind, held.body as never, { scope: held.scope });
+        again.acked.then(held.resolve, held.reject);
+        return;
+      } catch (e) {
+        held.reject(e as Error);
+        return;
+      }
+    }
+    const err = new SealRelayError(code, message);
+    held?.reject(err);
+    this.warn({ code: 'PUBLISH_FAILED', message: `${entry.type === 'pub' ? `message ${entry.clientMsgId}` : 'key packages'} refused by the relay: ${code}: ${message}` });
+  }
+
+  // ------------------------------------------------------------ receiving
+
+  /** @internal (re)subscribe from the last released sequence; called on every welcome. */
+  resubscribe(): void {
+    if (this.ended) return;
+    if (this.subscribing) {
+      this.backfillWanted = true;
+      return;
+    }
+    this.subscribing = true;
+    this.backfillWanted = false;
+    const afterSeq = this.ctx.inbox.resumeAfter(this.orderId);
+    this.ctx.connection
+      .request({ t: 'sub', rid: 0, order: this.orderId, afterSeq }, ['subscribed'])
+      .then(
+        () => undefined,
+        (e: unknown) => this.onSubscribeFailed(e),
+      )
+      .finally(() => {
+        this.subscribing = false;
+        if (this.backfillWanted) this.resubscribe();
+      });
+  }
+
+  private async onSubscribeFailed(e: unknown): Promise<void> {
+    if (!(e instanceof SealRelayError)) return;
+    if (e.code === 'HISTORY_TRIMMED' && e.oldestSeq !== undefined) {
+      const skipped = await this.ctx.inbox.skipTo(this.orderId, e.oldestSeq);
+      this.warn({ code: 'HISTORY_TRIMMED', message: `${skipped} sequence numbers before ${e.oldestSeq} were removed by the relay's retention before this device read them` });
+      this.backfillWanted = true;
+    } else if (e.code === 'NOT_A_MEMBER' || e.code === 'MEMBER_REMOVED') {
+      await this.refreshRosters();
+    } else if (e.code !== 'CLIENT_CLOSED') {
+      this.warn({ code: e.code, message: `subscription failed: ${e.message}` });
+    }
+  }
+
+  /** @internal a `deliver` frame of this order. */
+  onDeliver(messages: readonly DeliveredMessage[]): void {
+    if (this.ended) return;
+    const now = this.ctx.clock.now();
+    const offered = this.ctx.inbox.offer(this.orderId, messages, now);
+    for (const m of offered.release) this.processing = this.processing.then(() => this.process(m));
+    const gapFrom = offered.backfillFrom ?? this.ctx.inbox.backfillDue(this.orderId, now);
+    if (gapFrom !== undefined) this.resubscribe();
+  }
+
+  private async process(m: DeliveredMessage): Promise<void> {
+    if (this.ended) return;
+    const fetchKeys: KeyFetcher = (epoch) => this.fetchKeys(epoch);
+    const result = await openDelivered(m, {
+      orderId: this.orderId,
+      me: this.ctx.keys.deviceId,
+      receiver: this.receiver,
+      rosters: this.rosters,
+      refreshRosters: () => this.refreshRosters(),
+      fetchKeys,
+    });
+    if (this.ended) return;
+    if (result.ok) {
+      for (const w of this.tracker.observe(result.header, result.hash)) this.warn(chainWarning(w, m.seq));
+      const msg = { ...result.message, order: this.orderId, seq: m.seq, relayTime: m.at } as ReceivedMessage;
+      this.emit('message', msg);
+      this.stream.push(msg);
+    } else {
+      this.warn({ code: result.code, message: result.message, seq: m.seq, ...(result.sender ? { sender: result.sender } : {}) });
+    }
+    // Committed either way: a message that can never be opened must not block the order.
+    await this.ctx.inbox.commit(this.orderId, m.seq);
+    this.scheduleAck();
+  }
+
+  private scheduleAck(): void {
+    if (this.ackTimer !== undefined) return;
+    // Batched: one cumulative ack per burst rather than one frame per message.
+    this.ackTimer = this.ctx.clock.setTimeout(() => {
+      this.ackTimer = undefined;
+      if (!this.ended) this.ctx.connection.send({ t: 'ack', order: this.orderId, seq: this.ctx.inbox.committed(this.orderId) });
+    }, this.ctx.ackDelayMs);
+  }
+
+  /** Fetch this device's key packages (of one epoch, or all) and install the valid ones. */
+  private async fetchKeys(epoch?: number): Promise<void> {
+    const f = await this.ctx.connection.request({ t: 'kp_get', rid: 0, order: this.orderId, ...(epoch === undefined ? {} : { epoch }) }, ['kp']);
+    for (const w of installKeyPackages(f.packages, this.ctx.keys, this.rosters, this.receiver, this.rejectedPackages)) this.warn(w);
+  }
+
+  // ------------------------------------------------------------ rosters
+
+  /** @internal a roster pushed by the relay. */
+  async onRosterPush(bytes: Uint8Array): Promise<void> {
+    if (this.ended) return;
+    try {
+      const before = this.rosters.head.epoch;
+      const r = await this.rosters.accept(wire(bytes), this.ctx.clock.now());
+      if (r.epoch > before) this.onNewEpoch(r);
+    } catch (e) {
+      if (e instanceof SealRelayError && e.code === 'ROSTER_BAD_CHAIN') {
+        await this.refreshRosters();
+        return;
+      }
+      this.warn({ code: 'ROSTER_REJECTED', message: (e as Error).message });
+    }
+  }
+
+  private async refreshRosters(): Promise<void> {
+    try {
+      const fetch = (fromEpoch: number) => this.ctx.connection.request({ t: 'roster_get', rid: 0, order: this.orderId, fromEpoch }, ['rosters']).then((f) => f.rosters);
+      for (const r of await this.rosters.refresh(fetch, this.ctx.clock.now())) this.onNewEpoch(r);
+    } catch (e) {
+      this.warn({ code: e instanceof SealRelayError ? e.code : 'ROSTER_REJECTED', message: (e as Error).message });
+    }
+  }
+
+  private onNewEpoch(r: VerifiedRoster): void {
+    this.emit('roster', r);
+    if (!r.memberByDevice(this.ctx.keys.deviceId)) {
+      this.stop();
+      this.emit('removed', { epoch: r.epoch });
+    }
+    // Sender keys rotate lazily: needsRotation() sees the epoch moved on the next send.
+  }
+
+  /** @internal the relay ended the subscription (e.g. MEMBER_REMOVED). */
+  async onUnsubscribed(code: string | undefined): Promise<void> {
+    if (code === 'MEMBER_REMOVED') await this.refreshRosters();
+  }
+
+  private stop(): void {
+    this.ended = true;
+    for (const k of this.outbound.values()) k.wipe();
+    this.outbound.clear();
+    if (this.ackTimer !== undefined) this.ctx.clock.clearTimeout(this.ackTimer);
+    this.stream.end();
+    this.ctx.inbox.close(this.orderId);
+    this.ctx.forget(this.orderId);
+  }
+
+  private warn(w: Omit<OrderWarning, 'order'>): void {
+    this.emit('warning', { order: this.orderId, ...w });
+  }
+}
+
+function chainWarning(w: ChainWarning, seq: number): Omit<OrderWarning, 'order'> {
+  switch (w.type) {
+    case 'gap':
+      return { code: 'CHAIN_GAP', seq, sender: w.sender, message: `messages ${w.expectedIndex}..${w.gotIndex - 1} of this sender's chain never arrived (dropped by the relay, or sent before this device joined)` };
+    case 'reorder':
+      return { code: 'CHAIN_REORDER', seq, sender: w.sender, message: `message ${w.index} of this sender arrived after message ${w.expectedIndex - 1}` };
+    case 'replay':
+      return { code: 'CHAIN_REPLAY', seq, sender: w.sender, message: `message ${w.index} of this sender was delivered twice` };
+    case 'chain_break':
+      return { code: 'CHAIN_BREAK', seq, sender: w.sender, message: `message ${w.index} does not link to its neighbours in this sender's chain` };
+  }
+}

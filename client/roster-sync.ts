@@ -1,0 +1,102 @@
+/**
+ * This device's view of one order's roster chain: verified from epoch 1 on every
+ * open (so envelopes of any past epoch can be checked), compared against the head
+ * this device pinned in storage last time (so a relay cannot serve an older or a
+ * different chain after a restart), and advanced only one verified epoch at a time.
+ */
+import { z } from 'zod';
+import { RosterChain, isCryptoError, type RosterLink, type VerifiedRoster } from '../crypto/index.ts';
+import { MAX_ROSTERS_PER_GET } from '../protocol/index.ts';
+import { SealRelayError } from './errors.ts';
+import { getJson, setJson, type ClientStorage } from './storage/types.ts';
+
+const Pin = z.object({ epoch: z.number().int().positive(), hash: z.string().regex(/^[0-9a-f]{64}$/) });
+const keyOf = (order: string) => `roster/${order}`;
+const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+
+/** Fetch rosters of an order from `fromEpoch` (ascending); the relay returns at most MAX_ROSTERS_PER_GET. */
+export type RosterFetcher = (fromEpoch: number) => Promise<readonly Uint8Array[]>;
+
+export class RosterSync {
+  private constructor(
+    readonly orderId: string,
+    private readonly chain: RosterChain,
+    private readonly storage: ClientStorage,
+  ) {}
+
+  /**
+   * Verify the whole chain and check it extends what this device saw before.
+   * Throws SealRelayError ROSTER_MISSING, or with the crypto code: ROSTER_ROLLBACK,
+   * ROSTER_FORK, ROSTER_BAD_CHAIN, BAD_SIGNATURE, UNTRUSTED_AUTHORITY, …
+   */
+  static async load(orderId: string, fetch: RosterFetcher, storage: ClientStorage, trusted: readonly Uint8Array[], now: number): Promise<RosterSync> {
+    const sync = new RosterSync(orderId, new RosterChain(orderId, trusted), storage);
+    await sync.refresh(fetch, now);
+    if (!sync.chain.head) throw new SealRelayError('ROSTER_MISSING');
+    const pinned = Pin.safeParse(await getJson(storage, keyOf(orderId)));
+    if (pinned.success) {
+      const { epoch, hash } = pinned.data;
+      const head = sync.chain.head;
+      if (head.epoch < epoch) {
+        throw new SealRelayError('ROSTER_ROLLBACK', `the relay serves epoch ${head.epoch} of ${orderId}, but this device already saw epoch ${epoch}`);
+      }
+      const same = sync.chain.rosterAt(epoch);
+      if (!same || hex(same.hash) !== hash) {
+        throw new SealRelayError('ROSTER_FORK', `the relay's epoch ${epoch} of ${orderId} differs from the one this device saw`);
+      }
+    }
+    await sync.persist();
+    return sync;
+  }
+
+  get head(): VerifiedRoster {
+    return this.chain.head!;
+  }
+
+  get pin(): RosterLink | undefined {
+    return this.chain.pin;
+  }
+
+  rosterAt(epoch: number): VerifiedRoster | undefined {
+    return this.chain.rosterAt(epoch);
+  }
+
+  /** Fetch and accept every epoch after the head. Returns the newly accepted rosters. */
+  async refresh(fetch: RosterFetcher, now: number): Promise<VerifiedRoster[]> {
+    const added: VerifiedRoster[] = [];
+    for (;;) {
+      const from = (this.chain.head?.epoch ?? 0) + 1;
+      const batch = await fetch(from);
+      for (const bytes of batch) {
+        const before = this.chain.head?.epoch ?? 0;
+        const r = this.acceptOrThrow(bytes, now);
+        if (r.epoch > before) added.push(r);
+      }
+      // Stop on a short batch, and on one that did not move the head (a relay looping us).
+      if (batch.length < MAX_ROSTERS_PER_GET || (this.chain.head?.epoch ?? 0) < from) break;
+    }
+    if (added.length > 0) await this.persist();
+    return added;
+  }
+
+  /** A roster pushed by the relay: the next epoch (accepted), the current one (no-op), or an error. */
+  async accept(bytes: Uint8Array, now: number): Promise<VerifiedRoster> {
+    const r = this.acceptOrThrow(bytes, now);
+    await this.persist();
+    return r;
+  }
+
+  private acceptOrThrow(bytes: Uint8Array, now: number): VerifiedRoster {
+    try {
+      return this.chain.accept(bytes, now);
+    } catch (e) {
+      if (isCryptoError(e)) throw new SealRelayError(e.code, `roster of ${this.orderId}: ${e.message}`, { cause: e });
+      throw e;
+    }
+  }
+
+  private async persist(): Promise<void> {
+    const head = this.chain.head;
+    if (head) await setJson(this.storage, keyOf(this.orderId), { epoch: head.epoch, hash: hex(head.hash) });
+  }
+}
