@@ -101,8 +101,15 @@ export const RelayConfigSchema = z.object({
     })
     .default({ pauseBytes: 256 * 1024, hardLimitBytes: 4 * 1024 * 1024, slowConsumerMs: 60_000 }),
   blobs: z
-    .object({ maxBytes: int(1, MAX_BLOB_BYTES).default(MAX_BLOB_BYTES), ttlMs: int(60_000, 365 * 24 * 3600_000).default(30 * 24 * 3600_000) })
-    .default({ maxBytes: MAX_BLOB_BYTES, ttlMs: 30 * 24 * 3600_000 }),
+    .object({
+      maxBytes: int(1, MAX_BLOB_BYTES).default(MAX_BLOB_BYTES),
+      ttlMs: int(60_000, 365 * 24 * 3600_000).default(30 * 24 * 3600_000),
+      /** Keep blobs in this directory (survives restarts); otherwise Redis (with redisUrl) or memory. */
+      dir: z.string().min(1).optional(),
+      /** Memory blob store only: total bytes held. */
+      memoryBudgetBytes: int(1024 * 1024, 64 * 1024 * 1024 * 1024).default(256 * 1024 * 1024),
+    })
+    .default({ maxBytes: MAX_BLOB_BYTES, ttlMs: 30 * 24 * 3600_000, memoryBudgetBytes: 256 * 1024 * 1024 }),
   http: z
     .object({ maxClockSkewMs: int(1000, 3600_000).default(60_000) })
     .default({ maxClockSkewMs: 60_000 }),
@@ -141,6 +148,8 @@ const SOURCES: ReadonlyArray<{ path: string; env?: string; flag?: string }> = [
   { path: 'backpressure.slowConsumerMs', env: 'SEALRELAY_SLOW_CONSUMER_MS' },
   { path: 'blobs.maxBytes', env: 'SEALRELAY_BLOB_MAX_BYTES' },
   { path: 'blobs.ttlMs', env: 'SEALRELAY_BLOB_TTL_MS' },
+  { path: 'blobs.dir', env: 'SEALRELAY_BLOB_DIR', flag: '--blob-dir' },
+  { path: 'blobs.memoryBudgetBytes', env: 'SEALRELAY_BLOB_MEMORY_BUDGET_BYTES' },
   { path: 'http.maxClockSkewMs', env: 'SEALRELAY_HTTP_MAX_CLOCK_SKEW_MS' },
   { path: 'shutdownGraceMs', env: 'SEALRELAY_SHUTDOWN_GRACE_MS' },
 ];

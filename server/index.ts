@@ -10,6 +10,7 @@ import { MAX_DELIVER_BATCH, MAX_FRAME_BYTES } from '../protocol/limits.ts';
 import { RosterBook } from './authz/rosters.ts';
 import { RelayConfigSchema, type RelayConfig, type RelayConfigInput } from './config.ts';
 import { InFlight, type RelayContext } from './context.ts';
+import { DiskBlobStore, MemoryBlobStore, RedisBlobStore } from './blob/index.ts';
 import { FeedRegistry } from './delivery/feed.ts';
 import type { DeliverySource } from './delivery/types.ts';
 import { registerHttpRoutes } from './http/routes.ts';
@@ -78,7 +79,7 @@ export async function startRelay(input: RelayConfig | RelayConfigInput = {}, dep
     (config.redisUrl
       ? await RedisStore.connect({ target: { url: config.redisUrl }, retention: config.retention, dedupWindowMs: config.dedupWindowMs })
       : new MemoryStore({ retention: config.retention, dedupWindowMs: config.dedupWindowMs, now }));
-  const blobs = deps.blobs ?? (await defaultBlobStore());
+  const blobs = deps.blobs ?? (await defaultBlobStore(config, now));
   const metrics = new RelayMetrics({ defaultMetrics: deps.defaultMetrics });
   const rosters = new RosterBook(store, config.trustedAuthorities, now);
   const source: DeliverySource = {
@@ -150,17 +151,9 @@ export async function startRelay(input: RelayConfig | RelayConfigInput = {}, dep
   };
 }
 
-/** The memory blob store lives in server/blob/ (another module); loaded lazily so the relay starts without it. */
-async function defaultBlobStore(): Promise<BlobStore> {
-  const path = './blob/memory.ts';
-  try {
-    const mod = (await import(path)) as { MemoryBlobStore: new () => BlobStore };
-    return new mod.MemoryBlobStore();
-  } catch {
-    return {
-      put: () => Promise.reject(new Error('no blob store configured')),
-      get: () => Promise.resolve(undefined),
-      close: () => Promise.resolve(),
-    };
-  }
+/** Blobs: on disk with `blobs.dir`, in Redis with `redisUrl`, else in memory (bounded by `blobs.memoryBudgetBytes`). */
+async function defaultBlobStore(config: RelayConfig, now: () => number): Promise<BlobStore> {
+  if (config.blobs.dir) return DiskBlobStore.open({ dir: config.blobs.dir, maxBlobBytes: config.blobs.maxBytes, now });
+  if (config.redisUrl) return RedisBlobStore.connect({ target: { url: config.redisUrl }, maxBlobBytes: config.blobs.maxBytes });
+  return new MemoryBlobStore({ maxBlobBytes: config.blobs.maxBytes, maxTotalBytes: config.blobs.memoryBudgetBytes, now });
 }
