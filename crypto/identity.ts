@@ -181,8 +181,9 @@ export function verifyChallenge(signature: Uint8Array, challenge: Uint8Array, si
   if (!(signature instanceof Uint8Array) || signature.length !== 64) return false;
   if (!(signPublicKey instanceof Uint8Array) || signPublicKey.length !== 32) return false;
   if (!(challenge instanceof Uint8Array)) return false;
+  const s = na(); // NOT_READY is a programming error: let it surface, not read as "bad signature"
   try {
-    return na().crypto_sign_verify_detached(signature, challengeMessage(challenge), signPublicKey);
+    return s.crypto_sign_verify_detached(signature, challengeMessage(challenge), signPublicKey);
   } catch {
     return false;
   }
@@ -191,8 +192,9 @@ export function verifyChallenge(signature: Uint8Array, challenge: Uint8Array, si
 /** Verify a detached signature; false (never a throw) on any malformed input. Internal helper. */
 export function verifySig(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
   if (signature.length !== 64 || publicKey.length !== 32) return false;
+  const s = na();
   try {
-    return na().crypto_sign_verify_detached(signature, message, publicKey);
+    return s.crypto_sign_verify_detached(signature, message, publicKey);
   } catch {
     return false;
   }

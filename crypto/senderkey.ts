@@ -44,6 +44,11 @@ export interface SenderKeyRotation {
 }
 export const DEFAULT_ROTATION: SenderKeyRotation = Object.freeze({ maxMessages: 100, maxAgeMs: 24 * 60 * 60 * 1000 });
 
+/** Scope names as policy data allows them (and as decoders accept them: at most 32 bytes). */
+function checkScope(scope: string): void {
+  if (!/^[a-z][a-z0-9_-]{0,31}$/.test(scope)) throw new CryptoError('INVALID_ARGUMENT', `invalid scope name ${JSON.stringify(scope)}`);
+}
+
 /** The sending side of one chain. Holds the current chain key; each message key is derived once and the old chain key wiped. */
 export class OutboundSenderKey implements SenderKeyContext {
   private constructor(
@@ -65,12 +70,14 @@ export class OutboundSenderKey implements SenderKeyContext {
    * @example const sk = OutboundSenderKey.create({ orderId, epoch: roster.epoch, scope: 'shared', senderDeviceId: me.deviceId, now: Date.now() });
    */
   static create(ctx: { orderId: string; epoch: number; scope: string; senderDeviceId: string; now: number }): OutboundSenderKey {
+    checkScope(ctx.scope);
     return new OutboundSenderKey(ctx.orderId, ctx.epoch, ctx.scope, ctx.senderDeviceId, randomBytes(SENDER_KEY_ID_BYTES), randomBytes(32), 0, 0, ctx.now, ZERO_HASH);
   }
 
   /** A chain from known secrets (test vectors, interop tests). */
   static fromSecret(ctx: SenderKeyContext & { chainKey: Uint8Array; index?: number; createdAt?: number }): OutboundSenderKey {
     if (ctx.chainKey.length !== 32 || ctx.senderKeyId.length !== SENDER_KEY_ID_BYTES) throw new CryptoError('INVALID_ARGUMENT', 'chain key 32 bytes, key id 16 bytes');
+    checkScope(ctx.scope);
     const idx = ctx.index ?? 0;
     return new OutboundSenderKey(ctx.orderId, ctx.epoch, ctx.scope, ctx.senderDeviceId, ctx.senderKeyId.slice(), ctx.chainKey.slice(), idx, idx, ctx.createdAt ?? 0, ZERO_HASH);
   }
