@@ -19,6 +19,8 @@ export const RunReportSchema = z.object({
   arrival: z.enum(['constant', 'poisson']),
   offeredRate: z.number(),
   durationMs: z.number(),
+  /** Sent and checked for delivery, but not in latency, lag or CPU figures. */
+  warmupMs: z.number(),
   orders: z.number().int(),
   receiversPerOrder: z.number().int(),
   connections: z.number().int(),

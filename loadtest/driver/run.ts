@@ -47,6 +47,14 @@ export interface RunOptions {
   readonly arrival?: Arrival;
   readonly seed?: number;
   readonly payloadBytes?: number;
+  /**
+   * The first part of the schedule is sent and accounted for delivery like the
+   * rest, but its latencies, scheduler lag and CPU are not measured: first use of
+   * a code path (JIT, schema compilation, buffer pools) stalls both the server and
+   * the driver for up to a few hundred ms on a busy box. Default: 1 s for runs of
+   * 5 s or more, none for shorter ones.
+   */
+  readonly warmupMs?: number;
   /** How long to wait for stragglers after the last send (default 5 s, or more for impaired profiles). */
   readonly drainMs?: number;
   readonly events?: readonly RunEvent[];
@@ -84,10 +92,12 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
   // t0 is set just before the first send; receivers look intended times up relative to it.
   let t0Epoch = 0;
   const sentPerOrder = new Uint32Array(o.orders);
-  const latency = new LatencyRecorder();
+  let latency = new LatencyRecorder();
+  const warmupMs = o.warmupMs ?? (o.durationMs >= 5000 ? 1000 : 0);
   const ledgers: DeliveryLedger[] = [];
   let appDelivered = 0;
   let unknown = 0;
+  let measureFromEpoch = Infinity;
 
   const intendedOf = (order: number, m: Received): number => {
     if (m.intendedMs !== undefined) return m.intendedMs;
@@ -114,7 +124,7 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
         }
         ledger.onApp(m.seq, now);
         appDelivered++;
-        latency.recordMs(now - intended);
+        if (intended >= measureFromEpoch) latency.recordMs(now - intended);
       },
       disconnected: () => ledger.onDisconnect(epochNowMs()),
       reconnected: () => ledger.onReconnect(epochNowMs(), sentPerOrder[order]!),
@@ -126,22 +136,35 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
   const server = new ProcSampler(started.pid);
   const sidecars = (started.sidecars ?? []).map((s) => ({ name: s.name, sampler: new ProcSampler(s.pid) }));
   const self = new SelfCpu();
-  const lag = new LagMonitor();
+  let lag = new LagMonitor();
   const progress = new Progress(o.progress === true, schedule.length);
   const ctx: RunContext = { receivers, publishers, serverPid: started.pid };
   const pendingEvents = [...(o.events ?? [])].sort((a, b) => a.atMs - b.atMs);
   const startedAt = new Date();
 
-  server.begin();
-  for (const s of sidecars) s.sampler.begin();
-  self.begin();
+  await o.target.warmUp?.();
+  const beginMeasuring = () => {
+    latency = new LatencyRecorder();
+    lag = new LagMonitor();
+    deliveredAtMeasureStart = appDelivered;
+    server.begin();
+    for (const s of sidecars) s.sampler.begin();
+    self.begin();
+  };
+  let deliveredAtMeasureStart = 0;
+  let measuring = false;
   const t0 = performance.now() + 20;
   t0Epoch = performance.timeOrigin + t0;
+  measureFromEpoch = t0Epoch + warmupMs;
 
   await new Promise<void>((done) => {
     let i = 0;
     const tick = () => {
       const now = performance.now() - t0;
+      if (!measuring && now >= warmupMs) {
+        measuring = true;
+        beginMeasuring();
+      }
       while (pendingEvents.length > 0 && pendingEvents[0]!.atMs <= now) {
         const ev = pendingEvents.shift()!;
         void Promise.resolve(ev.run(ctx)).catch((err: unknown) => console.error(`event ${ev.name} failed:`, err));
@@ -170,7 +193,9 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
     progress.update(sent, appDelivered);
     await sleep(20);
   }
+  if (!measuring) beginMeasuring(); // a schedule shorter than its warm-up
   // Measure until the last delivery (or drain timeout), not the idle time after.
+  const measuredDeliveries = appDelivered - deliveredAtMeasureStart;
   const serverUse = server.end();
   const sideUse = sidecars.map((s) => ({ name: s.name, use: s.sampler.end() }));
   const driverUse = self.end();
@@ -189,7 +214,8 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
   if (driverSaturated) invalidReasons.push(`driver used ${(driverUse.cpuCores * 100).toFixed(0)}% of a core: it measured itself`);
   if (unknown > 0) invalidReasons.push(`${unknown} deliveries could not be matched to a send`);
   if (latency.overflowCount > 0) invalidReasons.push(`${latency.overflowCount} latencies exceeded 60 s`);
-  const perDelivery = (u: ProcUsage) => (totals.delivered > 0 ? round2(u.cpuUs / totals.delivered) : 0);
+  // CPU was sampled over the measured window only, so divide by what was delivered in it.
+  const perDelivery = (u: ProcUsage) => (measuredDeliveries > 0 ? round2(u.cpuUs / measuredDeliveries) : 0);
 
   return {
     scenario: o.scenario,
@@ -200,6 +226,7 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
     arrival,
     offeredRate: o.ratePerSec,
     durationMs: Math.round(wallMs),
+    warmupMs,
     orders: o.orders,
     receiversPerOrder,
     connections: o.orders * (receiversPerOrder + 1),
@@ -212,7 +239,7 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
     reordered: totals.reordered,
     phantom: totals.phantom,
     wireRedeliveries: totals.wireRedeliveries,
-    deliveredPerSec: Math.round((totals.delivered / Math.max(1, wallMs)) * 1000),
+    deliveredPerSec: Math.round((measuredDeliveries / Math.max(1, wallMs - warmupMs)) * 1000),
     latencyMs: latency.percentiles(),
     latencyCdf: latency.cdf(),
     reconnects: totals.reconnects,

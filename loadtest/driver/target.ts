@@ -53,6 +53,8 @@ export interface PeerTarget {
   readonly bodies: 'opaque' | 'pre-sealed' | 'sdk';
   /** Prepare for `orders` orders (keys, rosters, pre-sealed envelopes) and start the server. */
   start(plan: { orders: number; receiversPerOrder: number; messagesPerOrder: number; payloadBytes: number }): Promise<StartedServer>;
+  /** Exercise the client-side decode paths once before the clock starts (optional). */
+  warmUp?(): Promise<void>;
   connectPublisher(order: number): Promise<Publisher>;
   connectReceiver(order: number, party: number, sink: ReceiverSink): Promise<Receiver>;
   stop(): Promise<void>;

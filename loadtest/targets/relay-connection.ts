@@ -15,6 +15,15 @@ import type { LoadDevice } from './fixtures.ts';
 
 export const HANDSHAKE_TIMEOUT_MS = 15_000;
 
+/**
+ * Frame schemas infer Uint8Array<ArrayBuffer>; crypto hands out ArrayBufferLike.
+ * Nothing here uses SharedArrayBuffer, so this is a type-level narrowing only
+ * (as server/bytes.ts and client/bytes.ts do).
+ */
+export function wire(b: Uint8Array): Uint8Array<ArrayBuffer> {
+  return b as Uint8Array<ArrayBuffer>;
+}
+
 export interface RelayConnection {
   readonly ws: WebSocket;
   send(frame: ClientFrame): void;
@@ -49,7 +58,7 @@ export function connectDevice(
         reject(err);
       }
     };
-    ws.on('open', () => send({ t: 'connect', v: PROTOCOL_VERSION, deviceId: device.deviceId, ...(ticket ? { ticket } : {}) }));
+    ws.on('open', () => send({ t: 'connect', v: PROTOCOL_VERSION, deviceId: device.deviceId, ...(ticket ? { ticket: wire(ticket) } : {}) }));
     ws.on('error', (err) => fail(err));
     ws.on('close', (code) => {
       if (!ready) fail(new Error(`closed with ${code} during the handshake`));
@@ -65,7 +74,7 @@ export function connectDevice(
       if (ready) return handlers.onFrame(frame);
       if (frame.t === 'challenge') {
         const transcript = challengeTranscript(frame.relayId, frame.nonce, device.deviceId);
-        send({ t: 'auth', certificate: device.certificate, signature: signChallenge(device.keys, transcript) });
+        send({ t: 'auth', certificate: wire(device.certificate), signature: wire(signChallenge(device.keys, transcript)) });
       } else if (frame.t === 'welcome') {
         ready = true;
         clearTimeout(timer);

@@ -9,7 +9,7 @@ import { decodeEnvelopeHeader } from '../../crypto/index.ts';
 import type { ServerFrame } from '../../protocol/frames.ts';
 import type { ReceiverSink } from '../driver/target.ts';
 import type { LoadDevice } from './fixtures.ts';
-import { connectDevice, type RelayConnection } from './relay-connection.ts';
+import { connectDevice, wire, type RelayConnection } from './relay-connection.ts';
 
 /** Cumulative acks at most this often: one frame per 100 ms instead of one per message. */
 export const ACK_EVERY_MS = 100;
@@ -96,7 +96,7 @@ export class SealPublisher extends Reconnecting {
   putRoster(roster: Uint8Array): Promise<void> {
     return new Promise((resolve, reject) => {
       this.pendingRoster = { resolve, reject };
-      this.conn!.send({ t: 'roster_put', rid: 1, order: this.orderId, roster });
+      this.conn!.send({ t: 'roster_put', rid: 1, order: this.orderId, roster: wire(roster) });
     });
   }
   private pendingRoster: { resolve(): void; reject(e: Error): void } | undefined;
@@ -113,7 +113,7 @@ export class SealPublisher extends Reconnecting {
   }
 
   private sendPub(seq: number, envelope: Uint8Array): void {
-    this.conn?.send({ t: 'pub', order: this.orderId, clientMsgId: String(seq), envelope });
+    this.conn?.send({ t: 'pub', order: this.orderId, clientMsgId: String(seq), envelope: wire(envelope) });
   }
 
   protected onOpen(): void {
