@@ -4,11 +4,13 @@
 -- `oldest` is the same on the memory and Redis stores), and no entry whose `at`
 -- (field 'a', always the first field) is older than cutoff. Age trimming removes a
 -- prefix only, stopping at the first entry young enough, exactly like MemoryStore.
--- It looks at one entry when nothing is due (the common case: O(1) per append) and
--- at most `batches` x 64 entries otherwise, so one call's work stays bounded;
--- leftovers go on the next call, and readers never see them (read/oldest trim first).
-local function trim(stream, max_len, cutoff, batches)
+-- It looks at one entry when nothing is due and at most `batches` x 64 entries
+-- otherwise, so one call's work stays bounded; leftovers go on the next call, and
+-- readers never see them (read/oldest trim first). check_age = false skips the age
+-- part (append checks age on every 16th seq only: see append.lua).
+local function trim(stream, max_len, cutoff, batches, check_age)
   redis.call('XTRIM', stream, 'MAXLEN', max_len)
+  if not check_age then return end
   local first = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)
   if #first == 0 or tonumber(first[1][2][2]) >= cutoff then return end
   for _ = 1, batches do
