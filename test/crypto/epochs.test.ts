@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  cryptoReady, sealEnvelope, openEnvelope, openKeyPackage, ReceiverState, RosterChain, CryptoError, needsRotation,
+  cryptoReady, sealEnvelope, openEnvelope, openKeyPackage, createKeyPackages, OutboundSenderKey, ReceiverState, RosterChain, CryptoError, needsRotation,
 } from '../../crypto/index.ts';
 import { ORDER, NOW, distribute, makeParty, makeWorld, nextRoster, receiverFor, text, utf8 } from './fixtures.ts';
 
@@ -61,6 +61,11 @@ describe('a courier reassignment (new epoch)', () => {
     const m = sealEnvelope({ senderKey: stale.sk, sender: w.courier.keys, kind: 'location', body: utf8('x') });
     const st = receiverFor(w.shipper, w.roster, stale.packages);
     expect(code(() => openEnvelope(m, { roster: r2.roster, receiverState: st, expectedOrderId: ORDER }))).toBe('WRONG_CONTEXT');
+    // A fresh epoch-2 key of its own gets it no further: it is not in the epoch-2 roster.
+    const own = OutboundSenderKey.create({ orderId: ORDER, epoch: 2, scope: 'shared', senderDeviceId: w.courier.keys.deviceId, now: NOW });
+    expect(code(() => createKeyPackages(own, w.courier.keys, r2.roster))).toBe('NOT_A_MEMBER');
+    const m2 = sealEnvelope({ senderKey: own, sender: w.courier.keys, kind: 'location', body: utf8('y') });
+    expect(code(() => openEnvelope(m2, { roster: r2.roster, receiverState: st, expectedOrderId: ORDER }))).toBe('NOT_A_MEMBER');
     const chain = new RosterChain(ORDER, w.trusted);
     chain.accept(w.rosterBytes, NOW);
     chain.accept(r2.bytes, NOW);
