@@ -22,7 +22,7 @@ redis.call('SET', KEYS[3], seq, 'PX', ARGV[6])
 -- 4. Retention. Length on every append. Age on every 16th: reading the oldest entry
 --    to learn its age costs an XRANGE that copies its envelope (measured ~4 us at
 --    256 B, ~22 us at 16 KiB), and read/oldest trim before they answer anyway, so
---    lazier trimming only leaves at most ~16 expired entries in memory a while.
+--    lazier trimming only lets expired entries linger in memory a little longer.
 --    The stream also expires max age after the last append: by then every entry is
 --    too old, so idle orders cost nothing. The counter stays (seq never restarts).
 trim(KEYS[2], tonumber(ARGV[7]), tonumber(ARGV[9]) - tonumber(ARGV[8]), 1, seq % 16 == 0)
