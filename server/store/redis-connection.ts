@@ -25,6 +25,12 @@ export interface RedisConnectionOptions {
   readonly target: RedisTarget;
   /** A command that has not answered within this many ms rejects (the store reports STORE_UNAVAILABLE). */
   readonly commandTimeoutMs?: number;
+  /**
+   * Give up on the first connection after this many ms (default 10 s), so a relay
+   * started without Redis says so instead of waiting silently. Later outages are
+   * retried forever.
+   */
+  readonly connectTimeoutMs?: number;
   /** Reconnect delay after `retries` failed attempts; default: full-jitter backoff, 50 ms … 2 s. */
   readonly reconnectDelayMs?: (retries: number) => number;
 }
@@ -139,11 +145,28 @@ function watchReconnects(emitter: { on(e: string, f: () => void): unknown }, dow
   });
 }
 
+/** node-redis retries the first connect forever; bound it, and stop the retry loop when giving up. */
+async function connectWithin(c: { connect(): Promise<unknown>; destroy(): void }, opts: RedisConnectionOptions): Promise<void> {
+  const ms = opts.connectTimeoutMs ?? 10_000;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no connection to Redis within ${ms} ms`)), ms);
+  });
+  try {
+    await Promise.race([c.connect(), timeout]);
+  } catch (err) {
+    c.destroy();
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function openStandalone(url: string, opts: RedisConnectionOptions, notify: () => void): Promise<Topology> {
   const client = createClient({ url, ...clientOptions(opts) });
   // Without an 'error' listener node-redis rethrows connection errors as uncaught exceptions.
   client.on('error', () => undefined);
-  await client.connect();
+  await connectWithin(client, opts);
   let sub: typeof client | undefined;
   const subscriber = async (): Promise<typeof client> => {
     if (!sub) {
@@ -174,7 +197,7 @@ async function openCluster(nodes: readonly string[], opts: RedisConnectionOption
   cluster.on('node-error', () => undefined);
   // Sharded pub/sub already uses one dedicated connection per master inside node-redis.
   watchReconnects(cluster, 'node-reconnecting', 'node-ready', notify);
-  await cluster.connect();
+  await connectWithin(cluster, opts);
   return {
     send: (key, ro, args) => cluster.sendCommand(key, ro, args),
     sSubscribe: (channel, listener) => cluster.sSubscribe(channel, listener, true),

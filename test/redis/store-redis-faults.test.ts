@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RedisStore, type RedisStoreOptions } from '../../server/store/redis.ts';
 import { StoreUnavailableError, type StoredMessage } from '../../server/store/types.ts';
 import { ToxicProxy } from '../../loadtest/net/proxy.ts';
-import { rawCommand, redisAvailable, startRedis, type RedisServer } from '../helpers/redis.ts';
+import { freePort, rawCommand, redisAvailable, startRedis, type RedisServer } from '../helpers/redis.ts';
 import { awkwardBytes, input, newOrder, until } from '../server/store-contract.ts';
 
 const stores: RedisStore[] = [];
@@ -85,6 +85,13 @@ describe.skipIf(!redisAvailable({ ownServer: true }))('redis store under faults'
     await redis.restart();
     await waitUntilPings(store);
     expect(await store.append(input(order))).toEqual({ seq: 2, duplicate: false });
+  });
+
+  it('refuses to connect, after connectTimeoutMs, to a Redis that is not there (instead of waiting forever)', async () => {
+    const port = await freePort();
+    const t0 = Date.now();
+    await expect(RedisStore.connect({ target: { url: `redis://127.0.0.1:${port}` }, connectTimeoutMs: 300 })).rejects.toBeInstanceOf(StoreUnavailableError);
+    expect(Date.now() - t0).toBeLessThan(3000);
   });
 
   it('delivers an append hint from one relay node to another that watches the order, and not to one that does not', async () => {
