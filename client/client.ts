@@ -10,7 +10,16 @@
  */
 import { cryptoReady, DEFAULT_ROTATION, signChallenge, type DeviceKeys, type SenderKeyRotation } from '../crypto/index.ts';
 import { ERRORS, isErrorCode, type ServerFrame, type ServerFrameOf } from '../protocol/index.ts';
+import {
+  downloadAttachment,
+  uploadAttachment,
+  type AttachmentDeps,
+  type AttachmentMeta,
+  type AttachmentProgress,
+  type HttpClient,
+} from './attachments.ts';
 import type { BackoffOptions } from './backoff.ts';
+import type { AttachmentRef } from './messages.ts';
 import { wire } from './bytes.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { Connection, relayError, type ConnectionState, type StateChange } from './connection.ts';
@@ -46,6 +55,8 @@ export interface ClientOptions {
   readonly requestTimeoutMs?: number;
   /** Cumulative acks are batched over this window. */
   readonly ackDelayMs?: number;
+  /** HTTP for large attachments (default: global fetch; WeChat: wrap wx.request). */
+  readonly http?: HttpClient;
   readonly clock?: Clock;
   readonly random?: () => number;
 }
@@ -187,6 +198,30 @@ export class SealRelayClient extends Emitter<ClientEvents> {
   async putRoster(orderId: string, roster: Uint8Array): Promise<{ epoch: number }> {
     const ok = await this.connection.request({ t: 'roster_put', rid: 0, order: orderId, roster: wire(roster) }, ['roster_ok']);
     return { epoch: ok.epoch };
+  }
+
+  /**
+   * Encrypt and upload a file for `order`; put the returned reference in a message.
+   * @example const photo = await client.uploadAttachment(id, jpeg, { mimeType: 'image/jpeg' }, (phase, done, total) => {});
+   */
+  uploadAttachment(order: string, data: Uint8Array, meta: AttachmentMeta, onProgress?: AttachmentProgress): Promise<AttachmentRef> {
+    return uploadAttachment(this.attachmentDeps(), order, data, meta, onProgress);
+  }
+
+  /** Download, verify and decrypt an attachment referenced by a received message. */
+  downloadAttachment(ref: AttachmentRef, onProgress?: AttachmentProgress): Promise<Uint8Array> {
+    return downloadAttachment(this.attachmentDeps(), ref, onProgress);
+  }
+
+  private attachmentDeps(): AttachmentDeps {
+    return {
+      connection: this.connection,
+      keys: this.opts.device.keys,
+      certificate: this.opts.device.certificate,
+      httpUrl: this.httpUrl,
+      now: () => this.clock.now(),
+      ...(this.opts.http ? { http: this.opts.http } : {}),
+    };
   }
 
   /** Unacknowledged publishes (e.g. to show "sending…"). */

@@ -1,7 +1,7 @@
 /**
  * The SDK against a real relay (startRelay, uWS, memory store) over real sockets.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningRelay } from '../../server/index.ts';
 import type { SealRelayClient } from '../../client/client.ts';
 import { SealRelayError } from '../../client/errors.ts';
@@ -17,8 +17,11 @@ beforeAll(async () => {
   w = await makeWorld();
   relay = await startTestRelay(w);
 });
+// A device may hold only MAX_CONNECTIONS_PER_DEVICE sockets: close each test's clients.
+afterEach(() => {
+  for (const c of clients.splice(0)) c.close();
+});
 afterAll(async () => {
-  for (const c of clients) c.close();
   await relay?.close();
 });
 

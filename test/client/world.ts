@@ -10,7 +10,7 @@ import type { Transport, TransportSocket } from '../../client/transport/types.ts
 import type { OrderSession, ReceivedMessage, OrderWarning } from '../../client/order.ts';
 import type { Party, World } from '../integration/helpers.ts';
 
-export { makeWorld, rosterFor, startTestRelay } from '../integration/helpers.ts';
+export { makeParty, makeWorld, rosterFor, startTestRelay } from '../integration/helpers.ts';
 export type { Party, World };
 
 /** A node transport whose live sockets a test can cut, like a network drop. */
