@@ -5,7 +5,7 @@
  */
 import { decodeServerFrame } from '../../protocol/codec.ts';
 import type { ServerFrame } from '../../protocol/frames.ts';
-import type { Connection, SendResult } from '../../server/transport.ts';
+import type { Connection, HttpHandler, HttpMethod, RouteOptions, SendResult, SocketHandler, SocketOptions, Transport } from '../../server/transport.ts';
 
 export class FakeConnection implements Connection {
   static next = 0;
@@ -38,5 +38,39 @@ export class FakeConnection implements Connection {
   }
   frames(): ServerFrame[] {
     return this.sent.map((b) => decodeServerFrame(b));
+  }
+}
+
+/** A Transport with no network: tests open connections and push bytes by hand. */
+export class FakeTransport implements Transport {
+  readonly description = 'fake';
+  private handler: SocketHandler | undefined;
+  readonly routes = new Map<string, HttpHandler>();
+
+  ws(_pattern: string, _options: SocketOptions, handler: SocketHandler): void {
+    this.handler ??= handler;
+  }
+  route(method: HttpMethod, pattern: string, _options: RouteOptions, handler: HttpHandler): void {
+    this.routes.set(`${method} ${pattern}`, handler);
+  }
+  async listen(): Promise<number> {
+    return 0;
+  }
+  stopListening(): void {}
+
+  connect(): FakeConnection {
+    const conn = new FakeConnection();
+    const end = conn.end.bind(conn);
+    // Mirror uWS: end() runs the close callback synchronously.
+    conn.end = (code: number) => {
+      if (conn.closed) return;
+      end(code);
+      this.handler!.close(conn, code);
+    };
+    this.handler!.open(conn);
+    return conn;
+  }
+  receive(conn: FakeConnection, bytes: Uint8Array, isBinary = true): void {
+    this.handler!.message(conn, bytes, isBinary);
   }
 }
