@@ -273,7 +273,8 @@ export class OrderSession extends Emitter<OrderEvents> {
     this.ctx.connection
       .request({ t: 'sub', rid: 0, order: this.orderId, afterSeq }, ['subscribed'])
       .then(
-        () => undefined,
+        // A roster change while we were away arrives as no push: the relay says its epoch here.
+        (f) => (f.epoch > this.rosters.head.epoch ? this.refreshRosters() : undefined),
         (e: unknown) => this.onSubscribeFailed(e),
       )
       .finally(() => {

@@ -2,6 +2,7 @@
  * Delivery guarantees of the SDK against a real relay when the network and the
  * process misbehave: drops, outages, restarts, roster changes.
  */
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -121,6 +122,43 @@ describe('SDK delivery under failure', () => {
     expect(texts(got.messages)).toEqual([0, 1, 2, 3, 4].map((i) => `queued ${i}`));
   });
 
+  it('a sender killed with SIGKILL mid-burst delivers, after restart, every stored message exactly once and in order', async () => {
+    const id = newOrder();
+    const dir = await tmp();
+    const b = await client(w.consignee);
+    const admin = await client(w.dispatcher);
+    await admin.putRoster(id, rosterFor(w, id, [w.shipper, w.consignee, w.dispatcher]).bytes);
+    const got = record(await b.openOrder(id));
+    const hex = (u: Uint8Array) => Buffer.from(u).toString('hex');
+    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'child-sender.ts')], {
+      env: { ...process.env, SEALRELAY_CHILD: JSON.stringify({ url: relay.url, keys: hex(w.shipper.keys.serialize()), cert: hex(w.shipper.cert), trusted: w.trusted.map(hex), order: id, dir, count: 400 }) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let lastStored = -1;
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        for (const m of d.toString().matchAll(/stored (\d+)/g)) lastStored = Number(m[1]);
+        if (lastStored >= 40 && child.exitCode === null) {
+          child.kill('SIGKILL');
+          resolve();
+        }
+      });
+      child.on('exit', () => resolve());
+      child.on('error', reject);
+    });
+    expect(lastStored).toBeGreaterThanOrEqual(40);
+
+    const restarted = await client(w.shipper, { storage: new FileStorage(dir) });
+    // Read before the first socket event: what the killed process left unacknowledged.
+    const leftOver = restarted.pendingCount();
+    await waitFor(() => restarted.pendingCount() === 0, 20_000, 'the restarted outbox to drain');
+    await new Promise((r) => setTimeout(r, 300));
+    const seen = texts(got.messages);
+    expect(seen.length).toBeGreaterThan(lastStored);
+    expect(seen).toEqual(seen.map((_, i) => `k${i}`)); // no gap, no duplicate, no reorder
+    expect(leftOver).toBeGreaterThan(0);
+  }, 60_000);
+
   it('a restarted reader resumes after the last message it handled, not from the beginning', async () => {
     const id = newOrder();
     const dir = await tmp();
@@ -139,6 +177,29 @@ describe('SDK delivery under failure', () => {
     await waitFor(() => got2.messages.length === 2, 10_000, 'the two new messages');
     await new Promise((r) => setTimeout(r, 200));
     expect(texts(got2.messages)).toEqual(['after 0', 'after 1']);
+  });
+
+  it('re-seals for the new epoch what was queued offline before a reassignment, so the removed courier never gets it', async () => {
+    const id = newOrder();
+    const newCourier = makeParty(w.authority, 'courier');
+    const [s, cons, oldC] = await Promise.all([client(w.shipper), client(w.consignee), client(w.courier)]);
+    const r1 = rosterFor(w, id, [w.shipper, w.consignee, w.courier]);
+    await s.putRoster(id, r1.bytes);
+    const [os, oc, oOld] = await Promise.all([s.openOrder(id), cons.openOrder(id), oldC.openOrder(id)]);
+    const atCons = record(oc);
+    const atOld = record(oOld);
+    s.offline();
+    const queued = [];
+    for (let i = 0; i < 3; i++) queued.push(await os.send('text', { text: `queued ${i}` }));
+    expect(queued.map((q) => q.epoch)).toEqual([1, 1, 1]);
+    await cons.putRoster(id, rosterFor(w, id, [w.shipper, w.consignee, newCourier], r1.roster).bytes);
+    s.online();
+    const seqs = await Promise.all(queued.map((q) => q.acked));
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    await waitFor(() => atCons.messages.length === 3, 10_000, 'three re-sealed messages');
+    expect(atCons.messages.map((m) => [m.kind === 'text' && m.body.text, m.epoch])).toEqual([0, 1, 2].map((i) => [`queued ${i}`, 2]));
+    expect(atOld.messages).toEqual([]);
+    expect(os.roster.epoch).toBe(2);
   });
 
   it('on a courier reassignment the old courier learns it was removed and gets nothing after; the new one cannot read before', async () => {
