@@ -13,7 +13,7 @@ import { DeliveryLedger, sumTallies } from './accounting.ts';
 import { LagMonitor } from './lag.ts';
 import { LatencyRecorder } from './latency.ts';
 import { epochNowMs, DEFAULT_PAYLOAD_BYTES } from './payload.ts';
-import { ProcSampler, SelfCpu, type ProcUsage } from './proc.ts';
+import { ProcSampler, SelfCpu, clockTicksPerSec, type ProcUsage } from './proc.ts';
 import { Progress } from './progress.ts';
 import type { RunReport } from './report.ts';
 import { buildSchedule, type Arrival } from './schedule.ts';
@@ -46,6 +46,8 @@ export interface RunOptions {
   readonly maxSends?: number;
   readonly arrival?: Arrival;
   readonly seed?: number;
+  /** Rate multiplier over time (see ScheduleOptions.shape). */
+  readonly shape?: (tMs: number) => number;
   readonly payloadBytes?: number;
   /**
    * The first part of the schedule is sent and accounted for delivery like the
@@ -82,10 +84,11 @@ async function inBatches<T>(n: number, batch: number, make: (i: number) => Promi
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function runLoad(o: RunOptions): Promise<RunReport> {
+  clockTicksPerSec(); // asks getconf synchronously once: never inside the timed loop
   const receiversPerOrder = o.receiversPerOrder ?? 3;
   const payloadBytes = o.payloadBytes ?? DEFAULT_PAYLOAD_BYTES;
   const arrival = o.arrival ?? 'constant';
-  const schedule = buildSchedule({ ratePerSec: o.ratePerSec, durationMs: o.durationMs, maxSends: o.maxSends, streams: o.orders, arrival, seed: o.seed });
+  const schedule = buildSchedule({ ratePerSec: o.ratePerSec, durationMs: o.durationMs, maxSends: o.maxSends, streams: o.orders, arrival, seed: o.seed, shape: o.shape });
   const perOrderPlanned = Math.ceil(schedule.length / o.orders);
   const started = await o.target.start({ orders: o.orders, receiversPerOrder, messagesPerOrder: perOrderPlanned, payloadBytes });
 
@@ -230,7 +233,7 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
     orders: o.orders,
     receiversPerOrder,
     connections: o.orders * (receiversPerOrder + 1),
-    payloadBytes,
+    payloadBytes: started.payloadBytes ?? payloadBytes,
     sent,
     expected: totals.expected,
     delivered: totals.delivered,

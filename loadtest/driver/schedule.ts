@@ -24,6 +24,11 @@ export interface ScheduleOptions {
   readonly arrival: Arrival;
   /** Seed for Poisson gaps; ignored for constant arrivals. */
   readonly seed?: number;
+  /**
+   * Rate multiplier over time (ms after the start), e.g. a peak: `t => t > 10_000 && t < 20_000 ? 4 : 1`.
+   * Gaps are drawn at the rate in force where the previous send was.
+   */
+  readonly shape?: (tMs: number) => number;
 }
 
 export interface Schedule {
@@ -55,7 +60,8 @@ export function buildSchedule(o: ScheduleOptions): Schedule {
   if (!(o.ratePerSec > 0) || !Number.isFinite(o.ratePerSec)) throw new RangeError(`rate must be > 0, got ${o.ratePerSec}`);
   if (!(o.durationMs > 0)) throw new RangeError(`duration must be > 0 ms, got ${o.durationMs}`);
   if (!Number.isInteger(o.streams) || o.streams < 1) throw new RangeError(`streams must be a positive integer, got ${o.streams}`);
-  const byTime = Math.ceil((o.ratePerSec * o.durationMs) / 1000) + (o.arrival === 'poisson' ? Math.ceil(o.ratePerSec) : 0);
+  const peak = o.shape ? maxMultiplier(o.shape, o.durationMs) : 1;
+  const byTime = Math.ceil((o.ratePerSec * peak * o.durationMs) / 1000) + (o.arrival === 'poisson' ? Math.ceil(o.ratePerSec * peak) : 0);
   const cap = Math.min(o.maxSends ?? Infinity, byTime);
   if (cap > MAX_SCHEDULED_SENDS) throw new RangeError(`${cap} sends exceed MAX_SCHEDULED_SENDS; lower the rate or duration`);
   const atMs = new Float64Array(cap);
@@ -64,9 +70,10 @@ export function buildSchedule(o: ScheduleOptions): Schedule {
   let n = 0;
   let t = 0;
   while (n < cap) {
-    if (o.arrival === 'constant') t = n * meanGapMs;
+    const gap = o.shape ? meanGapMs / Math.max(1e-6, o.shape(t)) : meanGapMs;
+    if (o.arrival === 'constant') t = o.shape ? (n > 0 ? t + gap : 0) : n * meanGapMs;
     // Exponential gaps give Poisson arrivals; 1 - u avoids log(0).
-    else if (n > 0) t += -Math.log(1 - random()) * meanGapMs;
+    else if (n > 0) t += -Math.log(1 - random()) * gap;
     if (t >= o.durationMs) break;
     atMs[n++] = t;
   }
@@ -79,6 +86,12 @@ export function buildSchedule(o: ScheduleOptions): Schedule {
     seq[i] = ++perStream[s]!;
   }
   return { atMs: atMs.subarray(0, n), stream, seq, length: n };
+}
+
+function maxMultiplier(shape: (t: number) => number, durationMs: number): number {
+  let m = 0;
+  for (let t = 0; t <= durationMs; t += Math.max(1, durationMs / 1000)) m = Math.max(m, shape(t));
+  return Math.max(m, 1e-6);
 }
 
 /** How many sends of each stream the schedule holds (what each of its receivers should get). */

@@ -10,6 +10,8 @@ export interface StartedServer {
   readonly pid: number;
   /** Other processes whose CPU belongs beside it (e.g. redis-server), by name. */
   readonly sidecars?: ReadonlyArray<{ readonly name: string; readonly pid: number }>;
+  /** Bytes actually carried per message when the target decides (sealed envelopes have a floor). */
+  readonly payloadBytes?: number;
 }
 
 /** One received message as the target decoded it. */
@@ -43,6 +45,8 @@ export interface Publisher {
 export interface Receiver {
   /** Kill the connection abruptly (a dead radio); the target's client decides how to recover. */
   interrupt?(): void;
+  /** Stop reading for `ms` (a phone in a lift with its socket open): the server's buffers fill. */
+  stall?(ms: number): void;
   close(): Promise<void>;
 }
 

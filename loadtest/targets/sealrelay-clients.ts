@@ -66,6 +66,14 @@ abstract class Reconnecting {
     setTimeout(retry, backoffMs(this.attempt++));
   }
 
+  /** Stop reading the socket for `ms`: TCP's window closes and the relay's send buffer fills. */
+  stall(ms: number): void {
+    const ws = this.conn?.ws;
+    if (!ws) return;
+    ws.pause();
+    setTimeout(() => ws.resume(), ms);
+  }
+
   /** Drop the socket without a goodbye: a dead radio. */
   interrupt(): void {
     this.conn?.ws.terminate();

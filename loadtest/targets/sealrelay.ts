@@ -74,7 +74,7 @@ export class SealRelayTarget implements PeerTarget {
     this.ackTicker = setInterval(() => {
       for (const r of this.receivers) r.flushAck();
     }, ACK_EVERY_MS);
-    return { pid: this.relay!.pid, ...(this.redis ? { sidecars: [{ name: 'redis-server', pid: this.redis.proc.pid }] } : {}) };
+    return { pid: this.relay!.pid, payloadBytes: this.envelopeBytes, ...(this.redis ? { sidecars: [{ name: 'redis-server', pid: this.redis.proc.pid }] } : {}) };
   }
 
   private async startRedis(): Promise<void> {
@@ -142,6 +142,7 @@ export class SealRelayTarget implements PeerTarget {
     this.receivers.add(r);
     return {
       interrupt: () => r.interrupt(),
+      stall: (ms) => r.stall(ms),
       close: async () => {
         r.flushAck();
         this.receivers.delete(r);

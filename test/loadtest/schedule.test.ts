@@ -46,3 +46,14 @@ describe('the open-loop send schedule', () => {
     expect(() => buildSchedule({ ratePerSec: MAX_SCHEDULED_SENDS, durationMs: 10_000, streams: 1, arrival: 'constant' })).toThrow(/MAX_SCHEDULED_SENDS/);
   });
 });
+
+describe('a shaped schedule (the peak scenario)', () => {
+  it('sends at the multiplied rate during the surge and at the base rate outside it', () => {
+    const s = buildSchedule({ ratePerSec: 100, durationMs: 3000, streams: 1, arrival: 'constant', shape: (t) => (t >= 1000 && t < 2000 ? 4 : 1) });
+    const inWindow = (a: number, b: number) => Array.from(s.atMs).filter((t) => t >= a && t < b).length;
+    expect(inWindow(0, 1000)).toBe(100);
+    expect(inWindow(1000, 2000)).toBeGreaterThanOrEqual(399);
+    expect(inWindow(1000, 2000)).toBeLessThanOrEqual(401);
+    expect(inWindow(2000, 3000)).toBeGreaterThanOrEqual(99);
+  });
+});

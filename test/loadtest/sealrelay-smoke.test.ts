@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { runLoad } from '../../loadtest/driver/run.ts';
+import { RunReportSchema } from '../../loadtest/driver/report.ts';
+import { planScenario } from '../../loadtest/scenarios.ts';
+import { SealRelayTarget } from '../../loadtest/targets/sealrelay.ts';
+import { invalidOnlyBecauseHostIsSaturated, preferDriverScheduling, untilValid } from './valid-run.ts';
+
+preferDriverScheduling();
+
+// The real relay as its own process, real devices authenticating with certificates,
+// signed rosters, sealed envelopes: the CI smoke of issue 5 on the `lan` profile.
+describe('sealrelay-memory on lan', () => {
+  it('delivers every message exactly once and in order in a valid ~8 s steady run', async () => {
+    const check = (r: Awaited<ReturnType<typeof runLoad>>) => {
+      expect(r).toMatchObject({ lost: 0, duplicates: 0, reordered: 0, phantom: 0, bodies: 'pre-sealed', target: 'sealrelay-memory' });
+      expect(r.delivered).toBe(r.expected);
+      expect(r.expected).toBe(r.sent * 3);
+    };
+    const r = await untilValid(async () => {
+      const target = new SealRelayTarget({ store: 'memory' });
+      const plan = planScenario('steady', target, 8000);
+      return runLoad({ target, scenario: 'steady', profile: 'lan', orders: 10, ratePerSec: 100, durationMs: 8000, arrival: plan.arrival, drainMs: 5000 });
+    }, check, 3);
+    expect(RunReportSchema.parse(r)).toBeTruthy();
+    if (!invalidOnlyBecauseHostIsSaturated(r)) {
+      expect(r.invalidReasons).toEqual([]);
+      expect(r.valid).toBe(true);
+    }
+  }, 120_000);
+
+  it('after every receiver drops its socket at once, all resume and catch up with nothing lost, duplicated or reordered', async () => {
+    const target = new SealRelayTarget({ store: 'memory' });
+    const plan = planScenario('reconnect-storm', target, 4000);
+    const r = await runLoad({ target, scenario: 'reconnect-storm', profile: 'lan', orders: 5, ratePerSec: 100, durationMs: 4000, arrival: plan.arrival, events: plan.events, drainMs: 10_000 });
+    expect(r).toMatchObject({ lost: 0, duplicates: 0, reordered: 0, reconnects: 15, catchUpsPending: 0 });
+    expect(r.delivered).toBe(r.expected);
+  }, 120_000);
+});
