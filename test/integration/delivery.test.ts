@@ -101,7 +101,9 @@ describe('delivery guarantees', () => {
     // Bounded by the pause threshold plus one frame, not by what was published.
     expect(maxBuffered).toBeLessThan(relay.config.backpressure.pauseBytes + 256 * 1024);
     reader.tcp.resume();
+    const resumedAt = Date.now();
     const got = await reader.deliveries(order, total, 30_000);
+    console.log(`slow reader: ${total} × 16 KiB published while paused; relay buffer peaked at ${(maxBuffered / 1024).toFixed(0)} KiB; caught up in ${Date.now() - resumedAt} ms`);
     expect(got.map((m) => m.seq)).toEqual(Array.from({ length: total }, (_, i) => i + 1));
     expect(reader.isClosed).toBe(false);
     shipper.close();
