@@ -37,7 +37,8 @@ describe('graceful shutdown', () => {
   it('`sealrelay serve` prints where it listens and exits 0 on SIGTERM, closing sockets with SERVER_RESTARTING', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'serve', '--port', '0', '--host', '127.0.0.1'], {
       cwd: process.cwd(),
-      env: { ...process.env, LOG_LEVEL: 'warn' },
+      // A trusted authority set from the environment, as an operator would (this once broke start-up: the env value is decoded twice).
+      env: { ...process.env, LOG_LEVEL: 'warn', SEALRELAY_TRUSTED_AUTHORITIES: Buffer.alloc(32, 7).toString('base64') },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
