@@ -52,6 +52,8 @@ export interface ClientOptions {
   readonly outbox?: OutboxOptions;
   readonly backoff?: BackoffOptions;
   readonly heartbeatMs?: number;
+  /** From opening a socket to `welcome` (default AUTH_TIMEOUT_MS). */
+  readonly handshakeTimeoutMs?: number;
   readonly requestTimeoutMs?: number;
   /** Cumulative acks are batched over this window. */
   readonly ackDelayMs?: number;
@@ -102,6 +104,7 @@ export class SealRelayClient extends Emitter<ClientEvents> {
       ...(opts.backoff ? { backoff: opts.backoff } : {}),
       ...(opts.heartbeatMs ? { heartbeatMs: opts.heartbeatMs } : {}),
       ...(opts.requestTimeoutMs ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
+      ...(opts.handshakeTimeoutMs ? { handshakeTimeoutMs: opts.handshakeTimeoutMs } : {}),
     });
     this.ctx = {
       keys,

@@ -336,7 +336,8 @@ export class OrderSession extends Emitter<OrderEvents> {
     // Batched: one cumulative ack per burst rather than one frame per message.
     this.ackTimer = this.ctx.clock.setTimeout(() => {
       this.ackTimer = undefined;
-      if (!this.ended) this.ctx.connection.send({ t: 'ack', order: this.orderId, seq: this.ctx.inbox.committed(this.orderId) });
+      // Mid-(re)subscription the relay has no subscription to ack against; the next commit acks.
+      if (!this.ended && !this.subscribing) this.ctx.connection.send({ t: 'ack', order: this.orderId, seq: this.ctx.inbox.committed(this.orderId) });
     }, this.ctx.ackDelayMs);
   }
 
