@@ -51,6 +51,18 @@ export class SealRelayTarget implements PeerTarget {
   }
 
   private url = () => `ws://127.0.0.1:${this.port}/`;
+  private envelopes: Uint8Array[][] = [];
+
+  /** HTTP base URL of the running relay (autocannon runs). */
+  get httpUrl(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** The orders, devices and pre-sealed envelopes of the current run (HTTP runs and k6 fixtures reuse them). */
+  get loadFixtures(): { fixtures: LoadFixtures; envelopes: readonly (readonly Uint8Array[])[] } {
+    if (!this.fixtures) throw new Error('start() first');
+    return { fixtures: this.fixtures, envelopes: this.envelopes };
+  }
 
   async start(plan: { orders: number; receiversPerOrder: number; messagesPerOrder: number }): Promise<StartedServer> {
     if (this.opts.store === 'redis' && !hasBinary('redis-server')) throw new PeerUnavailable(this.name, 'apt-get install -y redis-server');
@@ -58,6 +70,7 @@ export class SealRelayTarget implements PeerTarget {
     this.fixtures = await makeFixtures({ orders: plan.orders, receiversPerOrder: plan.receiversPerOrder, runId });
     const body = bodyBytesForEnvelope(this.opts.envelopeBytes ?? 256);
     const envelopes = this.fixtures.orders.map((o) => preSeal(o, plan.messagesPerOrder, body));
+    this.envelopes = envelopes;
     this.envelopeBytes = envelopes[0]?.[0]?.byteLength ?? 0;
     this.warmEnvelope = envelopes[0]?.[0];
     if (this.opts.store === 'redis') await this.startRedis();
