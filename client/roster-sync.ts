@@ -22,6 +22,8 @@ export class RosterSync {
     readonly orderId: string,
     private readonly chain: RosterChain,
     private readonly storage: ClientStorage,
+    /** False until the served chain was compared with the pin: nothing is persisted before that. */
+    private checked: boolean,
   ) {}
 
   /**
@@ -30,10 +32,11 @@ export class RosterSync {
    * ROSTER_FORK, ROSTER_BAD_CHAIN, BAD_SIGNATURE, UNTRUSTED_AUTHORITY, …
    */
   static async load(orderId: string, fetch: RosterFetcher, storage: ClientStorage, trusted: readonly Uint8Array[], now: number): Promise<RosterSync> {
-    const sync = new RosterSync(orderId, new RosterChain(orderId, trusted), storage);
+    // Read the pin before refresh(), which persists whatever head the relay gave us.
+    const pinned = Pin.safeParse(await getJson(storage, keyOf(orderId)));
+    const sync = new RosterSync(orderId, new RosterChain(orderId, trusted), storage, false);
     await sync.refresh(fetch, now);
     if (!sync.chain.head) throw new SealRelayError('ROSTER_MISSING');
-    const pinned = Pin.safeParse(await getJson(storage, keyOf(orderId)));
     if (pinned.success) {
       const { epoch, hash } = pinned.data;
       const head = sync.chain.head;
@@ -45,6 +48,7 @@ export class RosterSync {
         throw new SealRelayError('ROSTER_FORK', `the relay's epoch ${epoch} of ${orderId} differs from the one this device saw`);
       }
     }
+    sync.checked = true;
     await sync.persist();
     return sync;
   }
@@ -96,6 +100,7 @@ export class RosterSync {
   }
 
   private async persist(): Promise<void> {
+    if (!this.checked) return;
     const head = this.chain.head;
     if (head) await setJson(this.storage, keyOf(this.orderId), { epoch: head.epoch, hash: hex(head.hash) });
   }

@@ -116,4 +116,27 @@ describe('SDK end to end against a real relay', () => {
     expect(got.warnings.map((x) => x.code)).toEqual(['BAD_SIGNATURE', 'REPLAY']);
     expect(got.messages.map((m) => m.body)).toEqual([{ text: 'original' }]);
   });
+
+  it('reports a relay that drops one sender\'s message as a chain gap, and a late one as a reorder', async () => {
+    const { id, shipper, consignee } = await orderWithEveryone();
+    const [os, oc] = await Promise.all([shipper.openOrder(id), consignee.openOrder(id)]);
+    const got = record(oc);
+    await (await os.send('text', { text: 'warm-up' })).acked; // the consignee learns the sender key
+    await waitFor(() => got.messages.length === 1);
+    consignee.offline(); // from here on only the test feeds the consignee
+    const env: Uint8Array[] = [];
+    for (const text of ['one', 'two', 'three']) {
+      const sent = await os.send('text', { text });
+      env.push((shipper.outbox.get(sent.clientMsgId) as { envelope: Uint8Array }).envelope.slice());
+      await sent.acked;
+    }
+    const base = got.messages[0]!.seq;
+    const at = (seq: number, prev: number, e: Uint8Array) => ({ seq, prev, envelope: e as Uint8Array<ArrayBuffer>, at: 0 });
+    oc.onDeliver([at(base + 10, base, env[0]!), at(base + 11, base + 10, env[2]!)]);
+    await waitFor(() => got.messages.length === 3, 5000, 'one and three');
+    oc.onDeliver([at(base + 12, base + 11, env[1]!)]);
+    await waitFor(() => got.messages.length === 4, 5000, 'the late two');
+    expect(got.warnings.map((x) => x.code)).toEqual(['CHAIN_GAP', 'CHAIN_REORDER']);
+    expect(got.warnings[0]).toMatchObject({ sender: w.shipper.keys.deviceId, seq: base + 11 });
+  });
 });
