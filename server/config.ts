@@ -35,15 +35,13 @@ const listOf = (v: unknown): unknown => (typeof v === 'string' ? v.split(',').ma
 const AuthorityKeys = z.preprocess(
   listOf,
   z.array(
-    z.union([
-      // Already decoded (startRelay re-validates the output of loadConfig, so the schema must accept its own output).
-      z.instanceof(Uint8Array).refine((b) => b.length === 32, 'an Ed25519 public key is 32 bytes'),
-      z.string().transform((s, ctx) => {
-        const key = decodeKey32(s);
-        if (!key) ctx.addIssue({ code: 'custom', message: `"${s.slice(0, 80)}" is neither 64 hex digits nor base64 of a 32-byte Ed25519 public key` });
-        return key ?? new Uint8Array(0);
-      }),
-    ]),
+    // Accepts its own output too: startRelay re-validates what loadConfig returned.
+    z.unknown().transform((v, ctx) => {
+      if (v instanceof Uint8Array && v.length === 32) return v;
+      const key = typeof v === 'string' ? decodeKey32(v) : undefined;
+      if (!key) ctx.addIssue({ code: 'custom', message: `"${String(v).slice(0, 80)}" is neither 64 hex digits nor base64 of a 32-byte Ed25519 public key` });
+      return key ?? new Uint8Array(0);
+    }),
   ),
 );
 
