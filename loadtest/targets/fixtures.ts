@@ -62,11 +62,11 @@ export async function makeDevice(authority: AuthorityKey, role: Role, userId: st
   return { keys, deviceId: keys.deviceId, certificate, role };
 }
 
-export async function makeFixtures(o: { orders: number; receiversPerOrder: number; runId: string; now?: number }): Promise<LoadFixtures> {
+export async function makeFixtures(o: { orders: number; receiversPerOrder: number; runId: string; now?: number; authority?: AuthorityKey }): Promise<LoadFixtures> {
   await cryptoReady();
   if (o.receiversPerOrder > RECEIVER_ROLES.length) throw new RangeError(`at most ${RECEIVER_ROLES.length} receivers per order`);
   const now = o.now ?? Date.now();
-  const authority = AuthorityKey.generate();
+  const authority = o.authority ?? AuthorityKey.generate();
   const orders: LoadOrder[] = [];
   for (let i = 0; i < o.orders; i++) {
     const orderId = `lt-${o.runId}-${i}`;
