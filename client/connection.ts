@@ -17,7 +17,6 @@
 import {
   AUTH_TIMEOUT_MS,
   HEARTBEAT_INTERVAL_MS,
-  MAX_REQUEST_ID,
   PROTOCOL_VERSION,
   ProtocolError,
   challengeTranscript,
@@ -37,6 +36,7 @@ import { systemClock, type Clock } from './clock.ts';
 import { reasonOf, type TransitionCode } from './codes.ts';
 import { Emitter } from './emitter.ts';
 import { SealRelayError } from './errors.ts';
+import { PendingRequests, type RequestFrame } from './requests.ts';
 import type { Transport, TransportSocket } from './transport/types.ts';
 
 export type ConnectionState = 'disconnected' | 'connecting' | 'connected' | 'closed';
@@ -71,7 +71,6 @@ export interface ConnectionOptions {
   readonly requestTimeoutMs?: number;
 }
 
-export type RequestFrame = Extract<ClientFrame, { rid?: number }>;
 type WelcomeFrame = ServerFrameOf<'welcome'>;
 
 export interface ConnectionEvents extends Record<string, unknown> {
@@ -82,22 +81,6 @@ export interface ConnectionEvents extends Record<string, unknown> {
   reconnecting: { readonly code: TransitionCode; readonly reason: string; readonly attempt: number; readonly delayMs: number };
   /** Frames not consumed by the handshake or a pending request (deliver, puback, roster, errors…). */
   frame: ServerFrame;
-}
-
-interface Pending {
-  readonly frame: RequestFrame;
-  readonly expect: readonly ServerFrameType[];
-  readonly resolve: (f: ServerFrame) => void;
-  readonly reject: (e: Error) => void;
-  readonly timer: unknown;
-}
-
-/** An `error` frame as a SealRelayError, keeping the fields a caller acts on. */
-export function relayError(frame: ServerFrameOf<'error'>): SealRelayError {
-  return new SealRelayError(frame.code, `${frame.message}${frame.detail ? ` (${frame.detail})` : ''}`, {
-    ...(frame.retryAfterMs === undefined ? {} : { retryAfterMs: frame.retryAfterMs }),
-    ...(frame.oldestSeq === undefined ? {} : { oldestSeq: frame.oldestSeq }),
-  });
 }
 
 export class Connection extends Emitter<ConnectionEvents> {
@@ -113,8 +96,7 @@ export class Connection extends Emitter<ConnectionEvents> {
   private heartbeatMs: number;
   private ticket: Uint8Array | undefined;
   private isOffline = false;
-  private nextRid = 1;
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending: PendingRequests;
   private readonly clock: Clock;
   private readonly random: () => number;
 
@@ -123,6 +105,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     this.clock = opts.clock ?? systemClock;
     this.random = opts.random ?? Math.random;
     this.heartbeatMs = opts.heartbeatMs ?? HEARTBEAT_INTERVAL_MS;
+    this.pending = new PendingRequests(this.clock);
   }
 
   get state(): ConnectionState {
@@ -147,7 +130,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     if (this._state === 'closed' || this._state === 'disconnected') return;
     this.endSocket(1000, 'client disconnect');
     this.transition('disconnected', 'CLIENT_CLOSED');
-    this.rejectAll(new SealRelayError('CLIENT_CLOSED'));
+    this.pending.rejectAll(new SealRelayError('CLIENT_CLOSED'));
   }
 
   /** Final: no reconnect, pending requests fail with CLIENT_CLOSED. */
@@ -155,7 +138,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     if (this._state === 'closed') return;
     this.endSocket(1000, 'client closed');
     this.transition('closed', 'CLIENT_CLOSED');
-    this.rejectAll(new SealRelayError('CLIENT_CLOSED'));
+    this.pending.rejectAll(new SealRelayError('CLIENT_CLOSED'));
   }
 
   /** Platform hint: the network went away. Stop trying until online(). */
@@ -196,17 +179,9 @@ export class Connection extends Emitter<ConnectionEvents> {
    */
   request<T extends ServerFrameType>(frame: RequestFrame, expect: readonly T[], timeoutMs?: number): Promise<ServerFrameOf<T>> {
     if (this._state === 'closed') return Promise.reject(new SealRelayError('CLIENT_CLOSED'));
-    const rid = this.nextRid;
-    this.nextRid = this.nextRid >= MAX_REQUEST_ID ? 1 : this.nextRid + 1;
-    const withRid = { ...frame, rid } as RequestFrame;
-    return new Promise<ServerFrameOf<T>>((resolve, reject) => {
-      const timer = this.clock.setTimeout(() => {
-        this.pending.delete(rid);
-        reject(new SealRelayError('REQUEST_TIMEOUT', `${frame.t} got no answer in time`));
-      }, timeoutMs ?? this.opts.requestTimeoutMs ?? 30_000);
-      this.pending.set(rid, { frame: withRid, expect, resolve: resolve as (f: ServerFrame) => void, reject, timer });
-      this.send(withRid);
-    });
+    const { frame: withRid, answer } = this.pending.add(frame, expect, timeoutMs ?? this.opts.requestTimeoutMs ?? 30_000);
+    this.send(withRid);
+    return answer;
   }
 
   // ------------------------------------------------------------ socket lifecycle
@@ -266,7 +241,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     if (this._state === 'closed' || this._state === 'disconnected') return;
     if (closeCode !== undefined && !shouldReconnect(closeCode)) {
       this.transition('disconnected', code);
-      this.rejectAll(new SealRelayError(code, reasonOf(code)));
+      this.pending.rejectAll(new SealRelayError(code, reasonOf(code)));
       return;
     }
     this.transition('connecting', code);
@@ -309,7 +284,7 @@ export class Connection extends Emitter<ConnectionEvents> {
       case 'pong':
         return;
       default:
-        if (this.settle(frame)) return;
+        if (this.pending.settle(frame)) return;
         this.emit('frame', frame);
     }
   }
@@ -357,35 +332,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     this.transition('connected', 'AUTHENTICATED');
     this.emit('welcome', frame);
     // Requests made while offline, or cut off by the last disconnect, go (again) now.
-    for (const p of this.pending.values()) this.send(p.frame);
-  }
-
-  private settle(frame: ServerFrame): boolean {
-    const rid = 'rid' in frame ? frame.rid : undefined;
-    if (rid === undefined) return false;
-    const p = this.pending.get(rid);
-    if (!p) return false;
-    if (frame.t === 'error') {
-      this.finish(rid, p);
-      p.reject(relayError(frame));
-      return true;
-    }
-    if (!p.expect.includes(frame.t)) return false;
-    this.finish(rid, p);
-    p.resolve(frame);
-    return true;
-  }
-
-  private finish(rid: number, p: Pending): void {
-    this.clock.clearTimeout(p.timer);
-    this.pending.delete(rid);
-  }
-
-  private rejectAll(err: Error): void {
-    for (const [rid, p] of [...this.pending]) {
-      this.finish(rid, p);
-      p.reject(err);
-    }
+    for (const f of this.pending.frames()) this.send(f);
   }
 
   // ------------------------------------------------------------ heartbeat

@@ -17,7 +17,7 @@ import {
 import type { DeliveredMessage } from '../protocol/index.ts';
 import { wire } from './bytes.ts';
 import { decodeBody, type MessageKind } from './messages.ts';
-import type { Sender } from './order.ts';
+import type { Sender } from './order-types.ts';
 import type { RosterSync } from './roster-sync.ts';
 
 export type KeyFetcher = (epoch: number) => Promise<void>;

@@ -23,7 +23,6 @@ import {
   mayPublish,
   needsRotation,
   sealEnvelope,
-  type ChainWarning,
   type DeviceKeys,
   type Role,
   type SenderKeyRotation,
@@ -36,65 +35,15 @@ import { Emitter } from './emitter.ts';
 import { SealRelayError } from './errors.ts';
 import type { Inbox } from './inbox.ts';
 import { defaultScope, encodeBody, type MessageBody, type MessageKind } from './messages.ts';
+import { chainWarning, type OrderEvents, type OrderWarning, type ReceivedMessage, type SendOptions, type SentMessage } from './order-types.ts';
 import { MessageStream } from './message-stream.ts';
 import { installKeyPackages, openDelivered, type KeyFetcher } from './open.ts';
 import type { Outbox, OutboxEntry } from './outbox.ts';
 import { RosterSync } from './roster-sync.ts';
 import type { ClientStorage } from './storage/types.ts';
+
+export type { OrderEvents, OrderWarning, ReceivedMessage, SendOptions, SentMessage, Sender } from './order-types.ts';
 import { wire } from './bytes.ts';
-
-export interface Sender {
-  readonly deviceId: string;
-  readonly userId: string;
-  readonly role: Role;
-}
-
-interface ReceivedBase {
-  readonly order: string;
-  readonly seq: number;
-  readonly epoch: number;
-  readonly scope: string;
-  readonly sender: Sender;
-  /** True for this device's own messages coming back in sequence. */
-  readonly self: boolean;
-  /** Relay receive time (ms); informational, not authenticated. */
-  readonly relayTime: number;
-}
-
-/** A decrypted, verified, schema-checked message; `kind` narrows `body`. */
-export type ReceivedMessage = { [K in MessageKind]: ReceivedBase & { readonly kind: K; readonly body: MessageBody<K> } }[MessageKind];
-
-/** Something the application must know but that is not a message: never silently dropped. */
-export interface OrderWarning {
-  readonly order: string;
-  /** A crypto code (BAD_SIGNATURE, REPLAY, POLICY_DENIED…), CHAIN_GAP/CHAIN_REORDER/CHAIN_REPLAY/CHAIN_BREAK, or a client/relay code. */
-  readonly code: string;
-  readonly message: string;
-  readonly seq?: number;
-  readonly sender?: string;
-}
-
-export interface SendOptions {
-  /** Override the default scope (e.g. a `text` into `commercial`). */
-  readonly scope?: string;
-}
-
-export interface SentMessage {
-  readonly clientMsgId: string;
-  readonly scope: string;
-  readonly epoch: number;
-  /** Resolves with the order sequence number once the relay has stored the message (in this process). */
-  readonly acked: Promise<number>;
-}
-
-export interface OrderEvents extends Record<string, unknown> {
-  message: ReceivedMessage;
-  warning: OrderWarning;
-  /** A new roster epoch was accepted. */
-  roster: VerifiedRoster;
-  /** This device is no longer a member: the session has stopped. */
-  removed: { readonly epoch: number };
-}
 
 /** What a session needs from its client. */
 export interface OrderContext {
@@ -121,6 +70,9 @@ export class OrderSession extends Emitter<OrderEvents> {
   private readonly unacked = new Map<string, { kind: MessageKind; body: unknown; scope: string; resolve: (seq: number) => void; reject: (e: Error) => void }>();
   private readonly stream = new MessageStream<ReceivedMessage>();
   private readonly rejectedPackages = new Set<string>();
+  private readonly chainsSeen = new Set<string>();
+  /** True when this session started after sequence 0 (a restart) or skipped trimmed history. */
+  private resumedMidHistory = false;
   private sendLock: Promise<unknown> = Promise.resolve();
   private processing: Promise<void> = Promise.resolve();
   private subscribing = false;
@@ -143,6 +95,7 @@ export class OrderSession extends Emitter<OrderEvents> {
     if (!rosters.head.memberByDevice(ctx.keys.deviceId)) throw new SealRelayError('NOT_A_MEMBER', `this device is not in epoch ${rosters.head.epoch} of ${orderId}`);
     await ctx.inbox.open(orderId);
     const session = new OrderSession(orderId, ctx, rosters);
+    session.resumedMidHistory = ctx.inbox.resumeAfter(orderId) > 0;
     await session.fetchKeys();
     return session;
   }
@@ -287,6 +240,7 @@ export class OrderSession extends Emitter<OrderEvents> {
     if (!(e instanceof SealRelayError)) return;
     if (e.code === 'HISTORY_TRIMMED' && e.oldestSeq !== undefined) {
       const skipped = await this.ctx.inbox.skipTo(this.orderId, e.oldestSeq);
+      this.resumedMidHistory = true;
       this.warn({ code: 'HISTORY_TRIMMED', message: `${skipped} sequence numbers before ${e.oldestSeq} were removed by the relay's retention before this device read them` });
       this.backfillWanted = true;
     } else if (e.code === 'NOT_A_MEMBER' || e.code === 'MEMBER_REMOVED') {
@@ -319,7 +273,15 @@ export class OrderSession extends Emitter<OrderEvents> {
     });
     if (this.ended) return;
     if (result.ok) {
-      for (const w of this.tracker.observe(result.header, result.hash)) this.warn(chainWarning(w, m.seq));
+      const chainId = result.header.senderKeyId.join(',');
+      const firstOfChain = !this.chainsSeen.has(chainId);
+      this.chainsSeen.add(chainId);
+      for (const w of this.tracker.observe(result.header, result.hash)) {
+        // Resumed after a restart (or past trimmed history), a chain's first message here
+        // follows ones handled earlier: no baseline, so no gap to report.
+        if (w.type === 'gap' && firstOfChain && this.resumedMidHistory) continue;
+        this.warn(chainWarning(w, m.seq));
+      }
       const msg = { ...result.message, order: this.orderId, seq: m.seq, relayTime: m.at } as ReceivedMessage;
       this.emit('message', msg);
       this.stream.push(msg);
@@ -400,18 +362,5 @@ export class OrderSession extends Emitter<OrderEvents> {
 
   private warn(w: Omit<OrderWarning, 'order'>): void {
     this.emit('warning', { order: this.orderId, ...w });
-  }
-}
-
-function chainWarning(w: ChainWarning, seq: number): Omit<OrderWarning, 'order'> {
-  switch (w.type) {
-    case 'gap':
-      return { code: 'CHAIN_GAP', seq, sender: w.sender, message: `messages ${w.expectedIndex}..${w.gotIndex - 1} of this sender's chain never arrived (dropped by the relay, or sent before this device joined)` };
-    case 'reorder':
-      return { code: 'CHAIN_REORDER', seq, sender: w.sender, message: `message ${w.index} of this sender arrived after message ${w.expectedIndex - 1}` };
-    case 'replay':
-      return { code: 'CHAIN_REPLAY', seq, sender: w.sender, message: `message ${w.index} of this sender was delivered twice` };
-    case 'chain_break':
-      return { code: 'CHAIN_BREAK', seq, sender: w.sender, message: `message ${w.index} does not link to its neighbours in this sender's chain` };
   }
 }
