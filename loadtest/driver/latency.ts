@@ -57,8 +57,10 @@ export class LatencyRecorder {
   }
 
   percentiles(): LatencyMs {
-    const at = (p: number) => (this.h.totalCount === 0 ? 0 : round3(this.h.getValueAtPercentile(p) / 1000));
-    return { p50: at(50), p90: at(90), p99: at(99), p999: at(99.9), max: round3(this.h.maxValue / 1000) };
+    const max = round3(this.h.maxValue / 1000);
+    // A percentile is the top of its bucket (≤ 0.1% above the true value); never report one above the max.
+    const at = (p: number) => (this.h.totalCount === 0 ? 0 : Math.min(max, round3(this.h.getValueAtPercentile(p) / 1000)));
+    return { p50: at(50), p90: at(90), p99: at(99), p999: at(99.9), max };
   }
 
   /** The CDF at log-spaced percentiles, for plots (up to the max). */

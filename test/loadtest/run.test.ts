@@ -60,3 +60,16 @@ describe('the open-loop runner', () => {
     expect(r.invalidReasons.join()).toMatch(/lagged/);
   });
 });
+
+describe('latency percentiles', () => {
+  it('are ordered and never above the max, measured in ms from µs samples', async () => {
+    const { LatencyRecorder } = await import('../../loadtest/driver/latency.ts');
+    const l = new LatencyRecorder();
+    for (let i = 1; i <= 10_000; i++) l.recordMs(i / 100); // 0.01 .. 100 ms
+    const p = l.percentiles();
+    expect(p.p50).toBeCloseTo(50, 0);
+    expect(p.p99).toBeCloseTo(99, 0);
+    expect(p.p50 <= p.p90 && p.p90 <= p.p99 && p.p99 <= p.p999 && p.p999 <= p.max).toBe(true);
+    expect(p.max).toBeCloseTo(100, 1);
+  });
+});
