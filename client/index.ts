@@ -42,7 +42,7 @@ export { backoff, DEFAULT_BACKOFF } from './backoff.ts';
 export { MessageBodies, MESSAGE_KINDS, AttachmentRef, defaultScope, isMessageKind } from './messages.ts';
 export { fetchHttpClient } from './attachments.ts';
 export { browserTransport, watchBrowserNetwork } from './transport/browser.ts';
-export { wechatTransport, watchWechatNetwork } from './transport/wechat.ts';
+export { wechatTransport, watchWechatNetwork, wechatHttpClient } from './transport/wechat.ts';
 export { MemoryStorage } from './storage/memory.ts';
 export { IndexedDbStorage } from './storage/indexeddb.ts';
 export { WechatStorage } from './storage/wechat.ts';
@@ -60,7 +60,7 @@ export type { AttachmentMeta, AttachmentPhase, AttachmentProgress, HttpClient } 
 export type { OutboxOptions } from './outbox.ts';
 export type { Transport, TransportSink, TransportSocket } from './transport/types.ts';
 export type { WebSocketLike, WebSocketConstructor, NetworkEventsLike } from './transport/browser.ts';
-export type { WxSocketApi, WxSocketTask, WxNetworkApi } from './transport/wechat.ts';
+export type { WxSocketApi, WxSocketTask, WxNetworkApi, WxRequestApi } from './transport/wechat.ts';
 export type { WxStorageApi } from './storage/wechat.ts';
 export type { ClientStorage } from './storage/types.ts';
 export type { Clock } from './clock.ts';

@@ -8,6 +8,7 @@
  * `connectSocket` reports through `fail` and `onError` and may never call
  * `onClose`, which the connection's generation ids make harmless.
  */
+import type { HttpClient } from '../attachments.ts';
 import { CLOSE_ABNORMAL, toArrayBuffer, type Transport, type TransportSink, type TransportSocket } from './types.ts';
 
 export interface WxCallbackOptions {
@@ -89,4 +90,36 @@ export function watchWechatNetwork(wxApi: WxNetworkApi, hints: { online(): void;
   const cb = (res: { isConnected: boolean }) => (res.isConnected ? hints.online() : hints.offline());
   wxApi.onNetworkStatusChange(cb);
   return () => wxApi.offNetworkStatusChange?.(cb);
+}
+
+/** The part of `wx` the HTTP client uses (developers.weixin.qq.com/miniprogram/dev/api/network/request/wx.request.html). */
+export interface WxRequestApi {
+  request(opts: {
+    url: string;
+    method: 'GET' | 'POST';
+    header: Record<string, string>;
+    data?: ArrayBuffer;
+    responseType: 'arraybuffer';
+    success: (res: { statusCode: number; data: ArrayBuffer | string }) => void;
+    fail: (err: { errMsg: string }) => void;
+  }): void;
+}
+
+/**
+ * Large attachments over `wx.request` (mini-programs have no fetch).
+ * @example SealRelayClient.create({ ..., http: wechatHttpClient(wx) });
+ */
+export function wechatHttpClient(wxApi: WxRequestApi): HttpClient {
+  return (req) =>
+    new Promise((resolve, reject) => {
+      wxApi.request({
+        url: req.url,
+        method: req.method,
+        header: req.headers,
+        ...(req.body ? { data: toArrayBuffer(req.body) } : {}),
+        responseType: 'arraybuffer',
+        success: (res) => resolve({ status: res.statusCode, body: typeof res.data === 'string' ? new TextEncoder().encode(res.data) : new Uint8Array(res.data) }),
+        fail: (err) => reject(new Error(`wx.request failed: ${err.errMsg}`)),
+      });
+    });
 }

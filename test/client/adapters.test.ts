@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeClientFrame, encodeFrame } from '../../protocol/index.ts';
 import { Connection } from '../../client/connection.ts';
 import { browserTransport, watchBrowserNetwork, type WebSocketLike } from '../../client/transport/browser.ts';
-import { wechatTransport, watchWechatNetwork, type WxSocketApi, type WxSocketTask } from '../../client/transport/wechat.ts';
+import { wechatHttpClient, wechatTransport, watchWechatNetwork, type WxRequestApi, type WxSocketApi, type WxSocketTask } from '../../client/transport/wechat.ts';
 import { WechatStorage, type WxStorageApi } from '../../client/storage/wechat.ts';
 import { flush, welcomeFrame } from './fakes.ts';
 
@@ -112,6 +112,24 @@ describe('WeChat mini-program adapter', () => {
     stop();
     wx.setNetwork(false);
     expect(seen).toEqual(['offline', 'online']);
+  });
+
+  it('sends attachment HTTP through wx.request with ArrayBuffer bodies and reads the status and body back', async () => {
+    const calls: Parameters<WxRequestApi['request']>[0][] = [];
+    const wxReq: WxRequestApi = {
+      request(opts) {
+        calls.push(opts);
+        if (opts.url.endsWith('/fail')) opts.fail({ errMsg: 'request:fail timeout' });
+        else opts.success({ statusCode: 201, data: new TextEncoder().encode('{"blobId":"b1"}').buffer });
+      },
+    };
+    const http = wechatHttpClient(wxReq);
+    const res = await http({ method: 'POST', url: 'https://r/v1/orders/o/blobs', headers: { 'x-a': '1' }, body: new Uint8Array([1, 2, 3]) });
+    expect(res.status).toBe(201);
+    expect(new TextDecoder().decode(res.body)).toBe('{"blobId":"b1"}');
+    expect(calls[0]).toMatchObject({ method: 'POST', header: { 'x-a': '1' }, responseType: 'arraybuffer' });
+    expect(new Uint8Array(calls[0]!.data!)).toEqual(new Uint8Array([1, 2, 3]));
+    await expect(http({ method: 'GET', url: 'https://r/fail', headers: {} })).rejects.toThrow(/timeout/);
   });
 
   it('keeps bytes in wx storage as base64 strings under a namespace, and reads missing keys as absent', async () => {
