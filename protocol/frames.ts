@@ -88,8 +88,14 @@ export const KeyPackagePutFrame = z.object({
   order: Id,
   packages: z.array(bytes(MAX_KEY_PACKAGE_BYTES, 1)).min(1).max(MAX_KEY_PACKAGES_PER_PUT),
 });
-/** Fetch the key packages addressed to this device (optionally only those of one epoch). */
-export const KeyPackageGetFrame = z.object({ t: z.literal('kp_get'), rid: RequestId, order: Id, epoch: Epoch.optional() });
+/** Key-package paging cursor (u32 epoch ‖ SHA-256 of the last package served): opaque to clients. */
+const KeyPackageCursor = bytes(36, 36);
+
+/**
+ * Fetch the key packages addressed to this device (optionally only those of one
+ * epoch). Replies are paged by size: pass the previous reply's `next` as `after`.
+ */
+export const KeyPackageGetFrame = z.object({ t: z.literal('kp_get'), rid: RequestId, order: Id, epoch: Epoch.optional(), after: KeyPackageCursor.optional() });
 
 /** Put an authority-signed roster: the first of an order, or the next epoch of its chain. */
 export const RosterPutFrame = z.object({ t: z.literal('roster_put'), rid: RequestId, order: Id, roster: bytes(MAX_ROSTER_BYTES, 1) });
@@ -191,10 +197,19 @@ export const KeyPackagesFrame = z.object({
   rid: RequestId,
   order: Id,
   packages: z.array(bytes(MAX_KEY_PACKAGE_BYTES, 1)).max(4096),
+  /** Present when more packages follow: send `kp_get` again with `after: next`. */
+  next: KeyPackageCursor.optional(),
 });
 
 export const RosterOkFrame = z.object({ t: z.literal('roster_ok'), rid: RequestId, order: Id, epoch: Epoch, hash: Hash32 });
-export const RostersFrame = z.object({ t: z.literal('rosters'), rid: RequestId, order: Id, rosters: z.array(bytes(MAX_ROSTER_BYTES, 1)).max(MAX_ROSTERS_PER_GET) });
+export const RostersFrame = z.object({
+  t: z.literal('rosters'),
+  rid: RequestId,
+  order: Id,
+  rosters: z.array(bytes(MAX_ROSTER_BYTES, 1)).max(MAX_ROSTERS_PER_GET),
+  /** Present when more rosters follow (the reply is paged by size): send `roster_get` with `fromEpoch: nextEpoch`. */
+  nextEpoch: Epoch.optional(),
+});
 /** Pushed to subscribers when a new roster epoch is accepted. */
 export const RosterPushFrame = z.object({ t: z.literal('roster'), order: Id, roster: bytes(MAX_ROSTER_BYTES, 1) });
 

@@ -81,7 +81,7 @@ export async function startRelay(input: RelayConfig | RelayConfigInput = {}, dep
       : new MemoryStore({ retention: config.retention, dedupWindowMs: config.dedupWindowMs, now }));
   const blobs = deps.blobs ?? (await defaultBlobStore(config, now));
   const metrics = new RelayMetrics({ defaultMetrics: deps.defaultMetrics });
-  const rosters = new RosterBook(store, config.trustedAuthorities, now);
+  const rosters = new RosterBook(store, config.trustedAuthorities, now, (err, order) => log.warn({ err, order }, 'roster refresh after a store hint failed'));
   const source: DeliverySource = {
     read: (order, after, limit) => metrics.timeStore('read', () => store.read(order, after, limit)),
     head: (order) => metrics.timeStore('head', () => store.head(order)),
@@ -144,6 +144,7 @@ export async function startRelay(input: RelayConfig | RelayConfigInput = {}, dep
         const left = await ctx.inFlight.settle(config.shutdownGraceMs);
         if (left > 0) log.warn({ left }, 'shutdown grace period over with appends still in flight');
         relay.closeAll();
+        rosters.close();
         await store.close();
         await blobs.close();
         log.info('stopped');

@@ -7,7 +7,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { ERROR_CODES, type ErrorCode } from '../protocol/errors.ts';
 import { CLIENT_FRAME_TYPES, SERVER_FRAME_TYPES } from '../protocol/frames.ts';
 
-export type StoreOp = 'append' | 'read' | 'head' | 'oldest' | 'putRoster' | 'rosters' | 'putKeyPackages' | 'keyPackages' | 'setCursor' | 'blobPut' | 'blobGet';
+export type StoreOp = 'append' | 'read' | 'head' | 'oldest' | 'putRoster' | 'rosters' | 'currentEpoch' | 'rememberNonce' | 'putKeyPackages' | 'keyPackages' | 'setCursor' | 'blobPut' | 'blobGet';
 
 export class RelayMetrics {
   readonly registry = new Registry();

@@ -6,11 +6,22 @@
 import { createHash } from 'node:crypto';
 import { ProtocolError } from '../protocol/errors.ts';
 import type { DeliveredMessage } from '../protocol/frames.ts';
-import { MAX_DELIVER_BATCH } from '../protocol/limits.ts';
+import { MAX_DELIVER_BATCH, MAX_FRAME_BYTES } from '../protocol/limits.ts';
 import { wire } from './bytes.ts';
 import type { RelayContext } from './context.ts';
-import type { AppendResult, KeyPackageRecord } from './store/types.ts';
-import { decodeEnvelopeHeader, decodeKeyPackageHeader, mayPublish, mayRead, type EnvelopeHeader, type VerifiedRoster } from './trust.ts';
+import { EpochStaleError, type AppendResult, type KeyPackageRecord } from './store/types.ts';
+import { decodeEnvelopeHeader, decodeKeyPackageHeader, keyPackageSignatureValid, mayPublish, mayPublishAny, mayRead, type EnvelopeHeader, type VerifiedRoster } from './trust.ts';
+
+/**
+ * Payload bytes (key packages, rosters) in one `kp` / `rosters` reply: like
+ * DELIVER_FRAME_BUDGET, the frame must stay under MAX_FRAME_BYTES with room for
+ * per-item overhead, or the client cannot even decode it. The rest follows on
+ * request (`next` / `nextEpoch`).
+ */
+export const REPLY_BYTES_BUDGET = MAX_FRAME_BYTES - 32 * 1024;
+
+/** Key-package cursor: u32 epoch (BE) ‖ SHA-256 of the package; packages are served in this order. */
+export const KEY_PACKAGE_CURSOR_BYTES = 36;
 
 async function currentRoster(ctx: RelayContext, order: string): Promise<VerifiedRoster> {
   const roster = await ctx.rosters.current(order);
@@ -18,9 +29,13 @@ async function currentRoster(ctx: RelayContext, order: string): Promise<Verified
   return roster;
 }
 
-/** The current roster, after checking `device` is a member of it. */
+/**
+ * The current roster, after checking `device` is a member of it. Checks the store's
+ * epoch first (one read): another node may have accepted a roster that removed `device`.
+ */
 export async function requireMember(ctx: RelayContext, order: string, device: string): Promise<VerifiedRoster> {
-  const roster = await currentRoster(ctx, order);
+  const roster = await ctx.metrics.timeStore('currentEpoch', () => ctx.rosters.synced(order));
+  if (!roster) throw new ProtocolError('ORDER_UNKNOWN', order);
   if (!roster.memberByDevice(device)) throw new ProtocolError('NOT_A_MEMBER', `${device} in ${order} epoch ${roster.epoch}`);
   return roster;
 }
@@ -75,7 +90,8 @@ export function appendPublish(ctx: RelayContext, p: ValidatedPublish, via: 'ws' 
         if (r.duplicate) ctx.metrics.dedupHits.inc();
         return r;
       },
-      (err: unknown) => {
+      async (err: unknown) => {
+        if (err instanceof EpochStaleError) return staleAppend(ctx, p, err, via);
         ctx.log.error({ err, order: p.order }, 'store append failed');
         throw new ProtocolError('STORE_UNAVAILABLE', 'append failed');
       },
@@ -83,9 +99,31 @@ export function appendPublish(ctx: RelayContext, p: ValidatedPublish, via: 'ws' 
   );
 }
 
-/** Check and store key packages uploaded by `device`. Returns how many were new. */
+/**
+ * The store refused the append: its roster epoch differs from the one this node
+ * validated against (another node accepted a roster whose hint has not arrived).
+ * Catch up, and tell a removed sender the truth (NOT_A_MEMBER) rather than "re-seal".
+ */
+async function staleAppend(ctx: RelayContext, p: ValidatedPublish, err: EpochStaleError, via: 'ws' | 'http'): Promise<never> {
+  ctx.metrics.publishes.labels('rejected', via).inc();
+  await ctx.rosters.refresh(p.order).catch((e: unknown) => ctx.log.warn({ err: e, order: p.order }, 'roster refresh failed'));
+  const head = ctx.rosters.cachedHead(p.order);
+  if (head && head.epoch >= err.currentEpoch && !head.memberByDevice(p.device)) {
+    throw new ProtocolError('NOT_A_MEMBER', `${p.device} was removed in epoch ${head.epoch}`);
+  }
+  throw err;
+}
+
+/**
+ * Check and store key packages uploaded by `device`. Returns how many were new.
+ * Each must be for this order and its current epoch, from this device (its outer
+ * signature verifies under the device's key pinned in the roster), for a scope
+ * the sender's role may publish into, and addressed to a member whose role reads
+ * that scope. One bad package refuses the whole frame (KEY_PACKAGE_INVALID).
+ */
 export async function putKeyPackages(ctx: RelayContext, device: string, order: string, packages: readonly Uint8Array[]): Promise<number> {
-  await requireMember(ctx, order, device);
+  const roster = await requireMember(ctx, order, device);
+  const sender = roster.memberByDevice(device)!;
   const records: KeyPackageRecord[] = [];
   for (const bytes of packages) {
     let h;
@@ -96,37 +134,79 @@ export async function putKeyPackages(ctx: RelayContext, device: string, order: s
     }
     if (h.orderId !== order) throw new ProtocolError('KEY_PACKAGE_INVALID', 'package for another order');
     if (h.senderDeviceId !== device) throw new ProtocolError('KEY_PACKAGE_INVALID', 'package from another sender');
-    await ctx.rosters.ensureEpoch(order, h.epoch);
-    const roster = ctx.rosters.cachedAt(order, h.epoch);
-    if (!roster) throw new ProtocolError('KEY_PACKAGE_INVALID', `epoch ${h.epoch} does not exist`);
-    if (!roster.memberByDevice(device)) throw new ProtocolError('KEY_PACKAGE_INVALID', `sender not a member of epoch ${h.epoch}`);
+    if (h.epoch !== roster.epoch) throw new ProtocolError('KEY_PACKAGE_INVALID', `package for epoch ${h.epoch}; the current epoch is ${roster.epoch}`);
+    if (!mayPublishAny(roster.policy, sender.role, h.scope)) {
+      throw new ProtocolError('KEY_PACKAGE_INVALID', `${sender.role} may not publish into ${h.scope.slice(0, 32)}`);
+    }
     const recipient = roster.memberByDevice(h.recipientDeviceId);
     if (!recipient || !mayRead(roster.policy, recipient.role, h.scope)) {
       throw new ProtocolError('KEY_PACKAGE_INVALID', `recipient may not read ${h.scope.slice(0, 32)} in epoch ${h.epoch}`);
     }
-    records.push({ recipient: h.recipientDeviceId, epoch: h.epoch, bytes });
+    if (!keyPackageSignatureValid(bytes, sender.signPublicKey)) throw new ProtocolError('KEY_PACKAGE_INVALID', 'the package signature does not verify under the sender key');
+    records.push({ recipient: h.recipientDeviceId, epoch: h.epoch, sender: device, scope: h.scope, bytes });
   }
   return ctx.metrics.timeStore('putKeyPackages', () => ctx.store.putKeyPackages(order, records));
 }
 
-/** Key packages addressed to `device` (and only those). */
-export function fetchKeyPackages(ctx: RelayContext, device: string, order: string, epoch?: number): Promise<Uint8Array[]> {
-  return ctx.metrics.timeStore('keyPackages', () => ctx.store.keyPackages(order, device, epoch));
+function keyPackageCursor(epoch: number, bytes: Uint8Array): Buffer {
+  const out = Buffer.alloc(KEY_PACKAGE_CURSOR_BYTES);
+  out.writeUInt32BE(epoch);
+  out.set(sha256(bytes), 4);
+  return out;
 }
+
+/**
+ * Key packages addressed to `device` (and only those), one page of at most
+ * REPLY_BYTES_BUDGET bytes. Served in (epoch, SHA-256) order so that a cursor
+ * stays valid while packages are added or dropped; `next` is present when more
+ * follow: ask again with `after = next`.
+ */
+export async function fetchKeyPackages(ctx: RelayContext, device: string, order: string, epoch?: number, after?: Uint8Array): Promise<{ packages: Uint8Array[]; next?: Uint8Array }> {
+  const all = await ctx.metrics.timeStore('keyPackages', () => ctx.store.keyPackages(order, device, epoch));
+  const keyed = all.map((bytes) => ({ bytes, key: keyPackageCursor(decodeKeyPackageHeader(bytes).epoch, bytes) })).sort((a, b) => Buffer.compare(a.key, b.key));
+  const from = after ? keyed.filter((p) => Buffer.compare(p.key, after) > 0) : keyed;
+  const packages: Uint8Array[] = [];
+  let bytes = 0;
+  let last: Uint8Array | undefined;
+  for (const p of from) {
+    if (last && (bytes + p.bytes.byteLength > REPLY_BYTES_BUDGET || packages.length >= MAX_KEY_PACKAGES_PER_REPLY)) return { packages, next: last };
+    packages.push(p.bytes);
+    bytes += p.bytes.byteLength;
+    last = p.key;
+  }
+  return { packages };
+}
+
+/** Matches the `kp` frame schema's array cap. */
+const MAX_KEY_PACKAGES_PER_REPLY = 4096;
 
 /** Accept a roster (any authenticated device may carry one: the authority's signature is what counts). */
 export async function putRoster(ctx: RelayContext, order: string, bytes: Uint8Array): Promise<VerifiedRoster> {
   return ctx.metrics.timeStore('putRoster', () => ctx.rosters.put(order, bytes));
 }
 
-/** The roster chain from `fromEpoch`, for devices that appear in it. */
-export async function fetchRosters(ctx: RelayContext, device: string, order: string, fromEpoch: number, max: number): Promise<Uint8Array[]> {
-  const head = await currentRoster(ctx, order);
-  let member = false;
-  for (let e = head.epoch; e >= 1 && !member; e--) member = !!ctx.rosters.cachedAt(order, e)?.memberByDevice(device);
-  if (!member) throw new ProtocolError('NOT_A_MEMBER', `${device} never belonged to ${order}`);
+/**
+ * The roster chain from `fromEpoch`, for devices that appear in it, one page of at
+ * most `max` rosters and REPLY_BYTES_BUDGET bytes (`nextEpoch` when more follow).
+ * A removed member gets the chain only up to the last epoch that included it:
+ * later rosters would tell it who replaced it.
+ */
+export async function fetchRosters(ctx: RelayContext, device: string, order: string, fromEpoch: number, max: number): Promise<{ rosters: Uint8Array[]; nextEpoch?: number }> {
+  const head = await ctx.rosters.synced(order);
+  if (!head) throw new ProtocolError('ORDER_UNKNOWN', order);
+  let lastMember = 0;
+  for (let e = head.epoch; e >= 1 && lastMember === 0; e--) if (ctx.rosters.cachedAt(order, e)?.memberByDevice(device)) lastMember = e;
+  if (lastMember === 0) throw new ProtocolError('NOT_A_MEMBER', `${device} never belonged to ${order}`);
   const records = await ctx.metrics.timeStore('rosters', () => ctx.store.rosters(order, fromEpoch));
-  return records.slice(0, max).map((r) => r.bytes);
+  const rosters: Uint8Array[] = [];
+  let bytes = 0;
+  for (const r of records) {
+    if (r.epoch > lastMember) break;
+    if (rosters.length > 0 && (rosters.length >= max || bytes + r.bytes.byteLength > REPLY_BYTES_BUDGET)) return { rosters, nextEpoch: r.epoch };
+    rosters.push(r.bytes);
+    bytes += r.bytes.byteLength;
+  }
+  return { rosters };
 }
 
 /** History after `afterSeq` as `device` may see it (same visibility and `prev` links as a subscription). */

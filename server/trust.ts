@@ -4,6 +4,7 @@
  * change of names in crypto/ touches one file, and reviewers can see at a glance
  * what the relay is able to do with keys (verify, never sign or decrypt).
  */
+import { createPublicKey, verify as verifyEd25519 } from 'node:crypto';
 import {
   CryptoError,
   cryptoReady,
@@ -11,6 +12,7 @@ import {
   decodeKeyPackageHeader,
   decodeRoster,
   mayPublish,
+  mayPublishAny,
   mayRead,
   verifyCertificate,
   verifyChallenge,
@@ -25,7 +27,34 @@ import {
 import type { ErrorCode } from '../protocol/errors.ts';
 
 export type { VerifiedCertificate, VerifiedRoster, EnvelopeHeader, KeyPackageHeader, RosterLink, Roster };
-export { cryptoReady, verifyCertificate, verifyChallenge, verifyRoster, decodeRoster, decodeEnvelopeHeader, decodeKeyPackageHeader, mayPublish, mayRead };
+export { cryptoReady, verifyCertificate, verifyChallenge, verifyRoster, decodeRoster, decodeEnvelopeHeader, decodeKeyPackageHeader, mayPublish, mayPublishAny, mayRead };
+
+/** Ed25519 SubjectPublicKeyInfo DER prefix (RFC 8410): prepended to a raw 32-byte key for node:crypto. */
+const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+/**
+ * Does the key package's outer signature verify under `senderSignPublicKey`?
+ *
+ * crypto/public.ts exports the header decoder but no signature check for key
+ * packages (clients check it when they open one, with their secret keys at hand),
+ * so the relay checks it here with node:crypto's Ed25519. Layout
+ * (crypto/senderkey.ts, crypto/encoding.ts): signed bytes ‖ u32 64 ‖ 64-byte
+ * signature over the signed bytes (which begin with their own domain tag). Call
+ * decodeKeyPackageHeader first: it validates the structure, so the split below is
+ * at the real boundary.
+ */
+export function keyPackageSignatureValid(bytes: Uint8Array, senderSignPublicKey: Uint8Array): boolean {
+  const end = bytes.byteLength - 64;
+  if (end <= 4 || senderSignPublicKey.byteLength !== 32) return false;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (view.getUint32(end - 4) !== 64) return false;
+  try {
+    const key = createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, senderSignPublicKey]), format: 'der', type: 'spki' });
+    return verifyEd25519(null, bytes.subarray(0, end - 4), key, bytes.subarray(end));
+  } catch {
+    return false;
+  }
+}
 
 /** Is this a crypto-layer error (bad bytes, bad signature, untrusted...)? */
 export function isCryptoError(err: unknown): err is CryptoError {

@@ -7,6 +7,12 @@
  * AND extends the chain head (`verifyRoster` with `previous`), and only if the
  * store's compare-and-set agrees, so two relay nodes can never accept different
  * rosters for one epoch.
+ *
+ * The store, not this cache, is the source of truth for the current epoch: it
+ * refuses appends sealed for any other epoch, it announces every accepted roster
+ * (`store.onRoster`: this node then refreshes at once, which ends removed members'
+ * subscriptions), and `synced()` re-reads the store's epoch for the checks that do
+ * not go through an append (sub, kp_put).
  */
 import { ProtocolError } from '../../protocol/errors.ts';
 import type { MessageStore } from '../store/types.ts';
@@ -28,12 +34,38 @@ export class RosterBook {
   private readonly loading = new Map<string, Promise<Chain>>();
   private readonly writes = new Map<string, Promise<unknown>>();
   private readonly listeners = new Set<RosterListener>();
+  private readonly stopHints: () => void;
 
   constructor(
     private readonly store: MessageStore,
     private readonly trustedAuthorities: readonly Uint8Array[],
     private readonly now: () => number = Date.now,
-  ) {}
+    private readonly onError: (err: unknown, order: string) => void = () => undefined,
+  ) {
+    this.stopHints = store.onRoster((order, epoch) => {
+      // Only orders this node holds matter: an uncached order loads the whole chain on first use.
+      const chain = this.chains.get(order);
+      if (chain && chain.rosters.length < epoch) this.refresh(order).catch((err) => this.onError(err, order));
+    });
+  }
+
+  /** Stop listening to the store's roster hints. */
+  close(): void {
+    this.stopHints();
+  }
+
+  /**
+   * The current roster after checking the store's epoch (one cheap read): another
+   * node may have accepted a newer roster whose hint has not arrived (or was lost).
+   */
+  async synced(order: string): Promise<VerifiedRoster | undefined> {
+    const [cached, stored] = await Promise.all([this.current(order), this.store.currentEpoch(order)]);
+    if (stored > (cached?.epoch ?? 0)) {
+      await this.refresh(order);
+      return this.current(order);
+    }
+    return cached;
+  }
 
   onChange(listener: RosterListener): () => void {
     this.listeners.add(listener);
@@ -126,13 +158,17 @@ export class RosterBook {
       if (stored && Buffer.compare(stored.bytes, bytes) === 0) return stored;
       throw new ProtocolError('ROSTER_FORK', `another roster for epoch ${verified.epoch} was accepted first`);
     }
+    // The store's own hint may have refreshed the chain already (memory store: synchronously).
     this.append(order, chain, verified);
-    return verified;
+    return this.cachedAt(order, verified.epoch) ?? verified;
   }
 
+  /** Extend the chain by `roster` if it is the next epoch (a hint-driven refresh may have got there first). */
   private append(order: string, chain: Chain, roster: VerifiedRoster): void {
+    if (roster.epoch !== chain.rosters.length + 1) return;
     const previous = chain.rosters[chain.rosters.length - 1];
     chain.rosters.push(roster);
+    this.cache(order, chain);
     for (const l of this.listeners) l(order, roster, previous);
   }
 
@@ -172,12 +208,24 @@ export class RosterBook {
     const chain: Chain = { rosters, readers: new WeakMap() };
     const raced = this.chains.get(order);
     if (raced) return raced;
+    // An unknown order (no roster yet) is not cached: requests for random order ids
+    // must not push real orders out of the LRU. The chain is cached once it has a roster.
+    if (rosters.length > 0) this.cache(order, chain);
+    return chain;
+  }
+
+  private cache(order: string, chain: Chain): void {
+    if (this.chains.get(order) === chain) return;
     this.chains.set(order, chain);
     if (this.chains.size > MAX_CACHED_ORDERS) {
       const oldest = this.chains.keys().next().value;
       if (oldest !== undefined) this.chains.delete(oldest);
     }
-    return chain;
+  }
+
+  /** Orders whose chain is cached (for tests and metrics). */
+  get cachedOrders(): number {
+    return this.chains.size;
   }
 
   /**

@@ -97,8 +97,8 @@ export function registerHttpRoutes(transport: Transport, ctx: RelayContext, isRe
     const { device, order, query } = signed(req);
     const from = intParam(query, 'from') ?? 1;
     if (Number.isNaN(from) || from < 1) throw new ProtocolError('BAD_FRAME', 'from must be an epoch ≥ 1');
-    const rosters = await fetchRosters(ctx, device, orderId(order), from, MAX_ROSTERS_PER_GET);
-    return json(200, { order, rosters: rosters.map(b64) });
+    const page = await fetchRosters(ctx, device, orderId(order), from, MAX_ROSTERS_PER_GET);
+    return json(200, { order, rosters: page.rosters.map(b64), ...(page.nextEpoch ? { nextEpoch: page.nextEpoch } : {}) });
   });
 
   route('post', '/v1/orders/:order/key-packages', MAX_KEY_PACKAGES_PER_PUT * MAX_KEY_PACKAGE_BYTES * 2, 'kp_put', async (req) => {
@@ -119,8 +119,10 @@ export function registerHttpRoutes(transport: Transport, ctx: RelayContext, isRe
     const { device, order, query } = signed(req);
     const epoch = intParam(query, 'epoch');
     if (Number.isNaN(epoch)) throw new ProtocolError('BAD_FRAME', 'epoch must be an integer');
-    const packages = await fetchKeyPackages(ctx, device, orderId(order), epoch);
-    return json(200, { order, packages: packages.map(b64) });
+    const afterHex = query.get('after');
+    if (afterHex !== null && !/^[0-9a-f]{72}$/i.test(afterHex)) throw new ProtocolError('BAD_FRAME', 'after must be the `next` cursor of the previous page (72 hex digits)');
+    const page = await fetchKeyPackages(ctx, device, orderId(order), epoch, afterHex === null ? undefined : Buffer.from(afterHex, 'hex'));
+    return json(200, { order, packages: page.packages.map(b64), ...(page.next ? { next: Buffer.from(page.next).toString('hex') } : {}) });
   });
 
   route('post', '/v1/orders/:order/blobs', ctx.config.blobs.maxBytes, 'blob_put', async (req) => {

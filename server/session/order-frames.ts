@@ -25,8 +25,8 @@ export function handleOrderFrame(s: Session, frame: ClientFrame): void {
         (err) => s.fail(err, { rid: frame.rid, order: frame.order }),
       );
     case 'kp_get':
-      return void fetchKeyPackages(s.ctx, s.device, frame.order, frame.epoch).then(
-        (packages) => s.send({ t: 'kp', rid: frame.rid, order: frame.order, packages: packages.slice(0, 4096).map(wire) }),
+      return void fetchKeyPackages(s.ctx, s.device, frame.order, frame.epoch, frame.after).then(
+        (page) => s.send({ t: 'kp', rid: frame.rid, order: frame.order, packages: page.packages.map(wire), ...(page.next ? { next: wire(page.next) } : {}) }),
         (err) => s.fail(err, { rid: frame.rid, order: frame.order }),
       );
     case 'roster_put':
@@ -36,7 +36,7 @@ export function handleOrderFrame(s: Session, frame: ClientFrame): void {
       );
     case 'roster_get':
       return void fetchRosters(s.ctx, s.device, frame.order, frame.fromEpoch ?? 1, MAX_ROSTERS_PER_GET).then(
-        (rosters) => s.send({ t: 'rosters', rid: frame.rid, order: frame.order, rosters: rosters.map(wire) }),
+        (page) => s.send({ t: 'rosters', rid: frame.rid, order: frame.order, rosters: page.rosters.map(wire), ...(page.nextEpoch ? { nextEpoch: page.nextEpoch } : {}) }),
         (err) => s.fail(err, { rid: frame.rid, order: frame.order }),
       );
     case 'blob_put':

@@ -13,9 +13,11 @@ import type {
   KeyPackageRecord,
   MessageStore,
   RetentionPolicy,
+  RosterListener,
   RosterRecord,
   StoredMessage,
 } from './types.ts';
+import { EpochStaleError, KEY_PACKAGES_KEPT_PER_GROUP } from './types.ts';
 
 /** Sensible defaults: a week of history, 100k messages per order (an order lives days, not months). */
 export const DEFAULT_RETENTION: RetentionPolicy = { maxAgeMs: 7 * 24 * 3600_000, maxLength: 100_000 };
@@ -25,7 +27,16 @@ export interface MemoryStoreOptions {
   dedupWindowMs?: number;
   /** Injected clock for dedup expiry and age-based retention. */
   now?: () => number;
+  /** Nonces remembered at most (rememberNonce refuses beyond it until some expire). */
+  maxNonces?: number;
 }
+
+/**
+ * Signed-HTTP nonces held at most: 10 s of 20k requests/s. Past it rememberNonce
+ * answers false (the request is refused as if replayed) instead of evicting, so a
+ * flood cannot push a real nonce out of memory and make its request replayable.
+ */
+export const MAX_MEMORY_NONCES = 200_000;
 
 interface OrderLog {
   /** messages[i] has seq = base + i; trimming advances base. */
@@ -43,6 +54,10 @@ export class MemoryStore implements MessageStore {
   /** key: order \0 device \0 clientMsgId → { seq, expires } */
   private readonly dedup = new Map<string, { seq: number; expires: number }>();
   private readonly listeners = new Set<AppendListener>();
+  private readonly rosterListeners = new Set<RosterListener>();
+  /** nonce key → expiry (ms); insertion-ordered, and every entry has the same-ish TTL, so the oldest expire first. */
+  private readonly nonces = new Map<string, number>();
+  private readonly maxNonces: number;
   private readonly retention: RetentionPolicy;
   private readonly dedupWindowMs: number;
   private readonly now: () => number;
@@ -52,6 +67,7 @@ export class MemoryStore implements MessageStore {
     this.retention = opts.retention ?? DEFAULT_RETENTION;
     this.dedupWindowMs = opts.dedupWindowMs ?? DEDUP_WINDOW_MS;
     this.now = opts.now ?? Date.now;
+    this.maxNonces = opts.maxNonces ?? MAX_MEMORY_NONCES;
   }
 
   private log(order: string): OrderLog {
@@ -71,6 +87,8 @@ export class MemoryStore implements MessageStore {
     const seen = this.dedup.get(key);
     if (seen && seen.expires > now) return { seq: seen.seq, duplicate: true };
     const log = this.log(input.order);
+    const current = log.rosters.at(-1)?.epoch ?? 0;
+    if (current > 0 && current !== input.epoch) throw new EpochStaleError(input.epoch, current);
     const seq = ++log.head;
     const message: StoredMessage = {
       seq,
@@ -128,7 +146,12 @@ export class MemoryStore implements MessageStore {
     const current = log.rosters.at(-1)?.epoch ?? 0;
     if (epoch !== current + 1) return false;
     log.rosters.push({ epoch, bytes, acceptedAtSeq: log.head });
+    for (const l of this.rosterListeners) l(order, epoch);
     return true;
+  }
+
+  async currentEpoch(order: string): Promise<number> {
+    return this.orders.get(order)?.rosters.at(-1)?.epoch ?? 0;
   }
 
   async rosters(order: string, fromEpoch: number): Promise<RosterRecord[]> {
@@ -139,7 +162,7 @@ export class MemoryStore implements MessageStore {
     return this.orders.get(order)?.rosters.at(-1);
   }
 
-  async putKeyPackages(order: string, packages: readonly KeyPackageRecord[]): Promise<number> {
+  async putKeyPackages(order: string, packages: readonly KeyPackageRecord[], keep = KEY_PACKAGES_KEPT_PER_GROUP): Promise<number> {
     const log = this.log(order);
     let added = 0;
     for (const p of packages) {
@@ -147,6 +170,9 @@ export class MemoryStore implements MessageStore {
       if (!list.some((q) => q.epoch === p.epoch && equalBytes(q.bytes, p.bytes))) {
         list.push(p);
         added++;
+        // The list is in insertion order: drop the oldest of this group beyond `keep`.
+        const group = list.filter((q) => q.epoch === p.epoch && q.sender === p.sender && q.scope === p.scope);
+        for (const old of group.slice(0, Math.max(0, group.length - keep))) list.splice(list.indexOf(old), 1);
       }
       log.keyPackages.set(p.recipient, list);
     }
@@ -172,6 +198,26 @@ export class MemoryStore implements MessageStore {
     return () => this.listeners.delete(listener);
   }
 
+  onRoster(listener: RosterListener): () => void {
+    this.rosterListeners.add(listener);
+    return () => this.rosterListeners.delete(listener);
+  }
+
+  async rememberNonce(key: string, ttlMs: number): Promise<boolean> {
+    const now = this.now();
+    const seen = this.nonces.get(key);
+    if (seen !== undefined && seen > now) return false;
+    if (seen !== undefined) this.nonces.delete(key);
+    // Expired entries sit at the front (TTLs are one setting, so insertion order ≈ expiry order).
+    for (const [k, expires] of this.nonces) {
+      if (expires > now) break;
+      this.nonces.delete(k);
+    }
+    if (this.nonces.size >= this.maxNonces) return false;
+    this.nonces.set(key, now + ttlMs);
+    return true;
+  }
+
   /** One process: every append is already local, nothing to subscribe to. */
   async watch(_order: string): Promise<void> {}
   async unwatch(_order: string): Promise<void> {}
@@ -182,6 +228,7 @@ export class MemoryStore implements MessageStore {
 
   async close(): Promise<void> {
     this.listeners.clear();
+    this.rosterListeners.clear();
   }
 }
 

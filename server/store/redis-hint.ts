@@ -37,6 +37,16 @@ export function decodeHint(buf: Buffer): Hint | undefined {
   return { node, message: { seq, at, epoch, scope, sender, envelope } };
 }
 
+/**
+ * A roster-change hint, `roster,<epoch>,<node>` (published by roster.lua on the same
+ * channel). Append hints start with a digit, so the two never mix up.
+ */
+export function decodeRosterHint(buf: Buffer): { epoch: number; node: string } | undefined {
+  if (buf.length > 160 || buf.toString('latin1', 0, 7) !== 'roster,') return undefined;
+  const m = /^roster,(\d{1,10}),(.*)$/s.exec(buf.toString('utf8'));
+  return m ? { epoch: Number(m[1]), node: m[2]! } : undefined;
+}
+
 /** The same encoding in TypeScript, for tests and for a store that publishes without Lua. */
 export function encodeHint(node: string, m: StoredMessage): Buffer {
   const scope = Buffer.from(m.scope, 'utf8');

@@ -33,6 +33,13 @@ export interface OrderKeys {
   readonly live: string;
   dedup(device: string, clientMsgId: string): string;
   keyPackages(recipient: string): string;
+  /** List of one (recipient, sender, epoch, scope) group's key-package members, newest first (caps the group). */
+  keyPackageGroup(recipient: string, sender: string, epoch: number, scope: string): string;
+}
+
+/** A signed-HTTP nonce: one key per nonce, outside any order's slot (SET NX PX needs no script). */
+export function nonceKey(key: string): string {
+  return `sealrelay:nonce:${key}`;
 }
 
 export function orderKeys(order: string): OrderKeys {
@@ -48,6 +55,8 @@ export function orderKeys(order: string): OrderKeys {
     // The device length prefix keeps (`a:b`, `c`) and (`a`, `b:c`) apart.
     dedup: (device, clientMsgId) => `${tag}:d:${device.length}:${device}:${clientMsgId}`,
     keyPackages: (recipient) => `${tag}:kp:${recipient}`,
+    // Length prefixes keep every field boundary unambiguous.
+    keyPackageGroup: (recipient, sender, epoch, scope) => `${tag}:kg:${recipient.length}:${recipient}:${sender.length}:${sender}:${epoch}:${scope}`,
   };
 }
 

@@ -11,8 +11,8 @@ import { randomBytes } from 'node:crypto';
 import { DEDUP_WINDOW_MS } from '../../protocol/limits.ts';
 import { DEFAULT_RETENTION } from './memory.ts';
 import { loadScript, RedisConnection, unavailableOnError as guard, type RedisConnectionOptions, type RedisArg } from './redis-connection.ts';
-import { decodeHint } from './redis-hint.ts';
-import { orderKeys, orderOfChannel } from './redis-keys.ts';
+import { decodeHint, decodeRosterHint } from './redis-hint.ts';
+import { nonceKey, orderKeys, orderOfChannel } from './redis-keys.ts';
 import type {
   AppendInput,
   AppendListener,
@@ -20,15 +20,18 @@ import type {
   KeyPackageRecord,
   MessageStore,
   RetentionPolicy,
+  RosterListener,
   RosterRecord,
   StoredMessage,
 } from './types.ts';
+import { EpochStaleError, KEY_PACKAGES_KEPT_PER_GROUP } from './types.ts';
 
 const SCRIPTS = {
   append: loadScript('append', 'trim'),
   oldest: loadScript('oldest', 'trim'),
   roster: loadScript('roster'),
   cursor: loadScript('cursor'),
+  keyPackages: loadScript('keypackages'),
 };
 
 export interface RedisStoreOptions extends RedisConnectionOptions {
@@ -47,6 +50,7 @@ type RawEntry = [Buffer, Buffer[]];
 export class RedisStore implements MessageStore {
   readonly kind = 'redis' as const;
   private readonly listeners = new Set<AppendListener>();
+  private readonly rosterListeners = new Set<RosterListener>();
   /** order → number of watch() calls not yet matched by unwatch(). */
   private readonly watched = new Map<string, number>();
   private readonly retention: RetentionPolicy;
@@ -73,13 +77,14 @@ export class RedisStore implements MessageStore {
   async append(input: AppendInput): Promise<AppendResult> {
     const k = orderKeys(input.order);
     const { maxLength, maxAgeMs } = this.retention;
-    const [seq, dup] = await guard('append', () =>
-      this.conn.eval<[number, number]>(SCRIPTS.append, [k.seq, k.stream, k.dedup(input.device, input.clientMsgId), k.live], [
+    const [seq, dup, current] = await guard('append', () =>
+      this.conn.eval<[number, number, number?]>(SCRIPTS.append, [k.seq, k.stream, k.dedup(input.device, input.clientMsgId), k.live, k.rosters], [
         Buffer.from(input.envelope.buffer, input.envelope.byteOffset, input.envelope.byteLength),
         String(input.at), String(input.epoch), input.scope, input.device,
         String(this.dedupWindowMs), String(maxLength), String(maxAgeMs), String(this.now()), this.nodeId,
       ]),
     );
+    if (dup === 2) throw new EpochStaleError(input.epoch, current ?? 0);
     if (dup === 0) {
       // Local listeners hear of our own appends at once; the SPUBLISH copy is skipped by node id.
       const message: StoredMessage = { seq, envelope: input.envelope, at: input.at, epoch: input.epoch, scope: input.scope, sender: input.device };
@@ -119,9 +124,16 @@ export class RedisStore implements MessageStore {
   async putRoster(order: string, epoch: number, bytes: Uint8Array): Promise<boolean> {
     const k = orderKeys(order);
     const ok = await guard('putRoster', () =>
-      this.conn.eval<number>(SCRIPTS.roster, [k.rosters, k.rosterSeq, k.seq], [String(epoch), toBuffer(bytes)]),
+      this.conn.eval<number>(SCRIPTS.roster, [k.rosters, k.rosterSeq, k.seq, k.live], [String(epoch), toBuffer(bytes), this.nodeId]),
     );
+    // Local listeners at once; the SPUBLISH reaches the other nodes watching the order.
+    if (ok === 1) this.emitRoster(order, epoch);
     return ok === 1;
+  }
+
+  async currentEpoch(order: string): Promise<number> {
+    const k = orderKeys(order);
+    return guard('currentEpoch', () => this.conn.call<number>(k.rosters, ['HLEN', k.rosters], true));
   }
 
   async rosters(order: string, fromEpoch: number): Promise<RosterRecord[]> {
@@ -154,20 +166,18 @@ export class RedisStore implements MessageStore {
    * epoch. ZADD NX answers how many were new (a re-sent package is not new), and
    * ZRANGE BYSCORE returns one epoch's packages or, unfiltered, all in epoch order.
    */
-  async putKeyPackages(order: string, packages: readonly KeyPackageRecord[]): Promise<number> {
+  async putKeyPackages(order: string, packages: readonly KeyPackageRecord[], keep = KEY_PACKAGES_KEPT_PER_GROUP): Promise<number> {
+    if (packages.length === 0) return 0;
     const k = orderKeys(order);
-    const byRecipient = new Map<string, RedisArg[]>();
+    const keys: string[] = [];
+    const args: RedisArg[] = [String(keep)];
     for (const p of packages) {
-      const args = byRecipient.get(p.recipient) ?? [];
       const head = Buffer.alloc(4);
       head.writeUInt32BE(p.epoch);
+      keys.push(k.keyPackages(p.recipient), k.keyPackageGroup(p.recipient, p.sender, p.epoch, p.scope));
       args.push(String(p.epoch), Buffer.concat([head, p.bytes]));
-      byRecipient.set(p.recipient, args);
     }
-    const added = await guard('putKeyPackages', () =>
-      Promise.all([...byRecipient].map(([r, args]) => this.conn.call<number>(k.tag, ['ZADD', k.keyPackages(r), 'NX', ...args]))),
-    );
-    return added.reduce((a, b) => a + b, 0);
+    return guard('putKeyPackages', () => this.conn.eval<number>(SCRIPTS.keyPackages, keys, args));
   }
 
   async keyPackages(order: string, recipient: string, epoch?: number): Promise<Uint8Array[]> {
@@ -191,6 +201,18 @@ export class RedisStore implements MessageStore {
   onAppend(listener: AppendListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  onRoster(listener: RosterListener): () => void {
+    this.rosterListeners.add(listener);
+    return () => this.rosterListeners.delete(listener);
+  }
+
+  /** SET NX PX: one atomic command, shared by every node (a replay on another node is refused too). */
+  async rememberNonce(key: string, ttlMs: number): Promise<boolean> {
+    const nk = nonceKey(key);
+    const ok = await guard('rememberNonce', () => this.conn.call<Buffer | string | null>(nk, ['SET', nk, '1', 'NX', 'PX', String(Math.max(1, Math.ceil(ttlMs)))]));
+    return ok !== null;
   }
 
   /**
@@ -238,13 +260,20 @@ export class RedisStore implements MessageStore {
     if (this.closed) return;
     this.closed = true;
     this.listeners.clear();
+    this.rosterListeners.clear();
     this.watched.clear();
     await this.conn.close();
   }
 
   private onHint(channel: string, raw: Buffer): void {
-    const hint = decodeHint(raw);
     const order = orderOfChannel(channel);
+    const roster = decodeRosterHint(raw);
+    if (roster !== undefined) {
+      // Our own putRoster already told local listeners.
+      if (order !== undefined && roster.node !== this.nodeId && this.watched.has(order)) this.emitRoster(order, roster.epoch);
+      return;
+    }
+    const hint = decodeHint(raw);
     // Our own appends were emitted locally in append(); anything malformed is just a lost hint.
     if (!hint || order === undefined || hint.node === this.nodeId || !this.watched.has(order)) return;
     this.emit(order, hint.message);
@@ -260,6 +289,16 @@ export class RedisStore implements MessageStore {
       if (message && message.seq === head && this.watched.has(order)) this.emit(order, message);
     } catch {
       // Redis is away again; the next reconnect announces the head once more.
+    }
+  }
+
+  private emitRoster(order: string, epoch: number): void {
+    for (const l of this.rosterListeners) {
+      try {
+        l(order, epoch);
+      } catch {
+        // Same as emit: a hint listener must not fail the store.
+      }
     }
   }
 

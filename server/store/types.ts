@@ -25,6 +25,22 @@ export class StoreUnavailableError extends ProtocolError {
   }
 }
 
+/**
+ * The append named a roster epoch other than the order's current one in this store
+ * (another relay node accepted a newer roster, or the sender is behind). Checked
+ * atomically with the append, so no node with a stale roster cache can store a
+ * message for an old epoch. A ProtocolError: the client sees EPOCH_STALE.
+ */
+export class EpochStaleError extends ProtocolError {
+  constructor(
+    readonly sealedFor: number,
+    readonly currentEpoch: number,
+  ) {
+    super('EPOCH_STALE', `sealed for epoch ${sealedFor}, the order's current epoch is ${currentEpoch}`);
+    this.name = 'EpochStaleError';
+  }
+}
+
 /** What the relay learned from the clear envelope header, stored beside the bytes. */
 export interface StoredMessage {
   /** Gapless per-order sequence number, starting at 1. */
@@ -41,6 +57,15 @@ export interface StoredMessage {
   readonly sender: string;
 }
 
+/**
+ * `epoch` must be the order's current roster epoch in this store (as stored by
+ * putRoster), else append rejects with EpochStaleError and stores nothing. An
+ * order without any roster in the store accepts every epoch (stores used
+ * without rosters: benchmarks, delivery tests); the relay never appends to
+ * such an order (ORDER_UNKNOWN first). A dedup hit is answered before the
+ * epoch check: a retry of a message stored before a roster change still
+ * learns its seq.
+ */
 export interface AppendInput {
   readonly order: string;
   readonly device: string;
@@ -67,11 +92,26 @@ export interface RosterRecord {
 export interface KeyPackageRecord {
   readonly recipient: string;
   readonly epoch: number;
+  /** Sender device and scope: with recipient and epoch they form the group that `keep` caps. */
+  readonly sender: string;
+  readonly scope: string;
   readonly bytes: Uint8Array;
 }
 
+/**
+ * Key packages kept per (recipient, sender, epoch, scope); the newest win. A sender
+ * makes one per recipient and scope each time it rotates its sender key (every 100
+ * messages or a week, crypto/README.md), so 16 cover 1,600 of one sender's messages
+ * in one epoch and scope for a reader that was offline all along, while a member
+ * flooding a victim with packages can pin at most 16 × 2 KiB per group.
+ */
+export const KEY_PACKAGES_KEPT_PER_GROUP = 16;
+
 /** Called when a message was appended (on any node, for the Redis store). A hint: may be late, lost or repeated. */
 export type AppendListener = (order: string, message: StoredMessage) => void;
+
+/** Called when roster `epoch` of `order` was stored (by any node watching it, for Redis). A hint, like AppendListener. */
+export type RosterListener = (order: string, epoch: number) => void;
 
 export interface RetentionPolicy {
   /** Messages older than this are trimmed (ms). */
@@ -83,7 +123,10 @@ export interface RetentionPolicy {
 export interface MessageStore {
   readonly kind: 'memory' | 'redis';
 
-  /** Append durably with dedup on (device, clientMsgId); assigns the next seq. */
+  /**
+   * Append durably with dedup on (device, clientMsgId); assigns the next seq.
+   * Rejects with EpochStaleError when `input.epoch` is not the order's current roster epoch.
+   */
   append(input: AppendInput): Promise<AppendResult>;
   /** Messages with seq > afterSeq, ascending, at most `limit`. */
   read(order: string, afterSeq: number, limit: number): Promise<StoredMessage[]>;
@@ -95,16 +138,24 @@ export interface MessageStore {
   /**
    * Store roster `epoch` iff the current epoch is `epoch - 1` (compare-and-set, so
    * two relay nodes cannot both accept different rosters for the same epoch).
-   * Returns false when another roster won.
+   * Returns false when another roster won. On success every roster listener of
+   * every node watching the order hears of it (Redis: SPUBLISH on the order's
+   * shard channel; memory: at once).
    */
   putRoster(order: string, epoch: number, bytes: Uint8Array): Promise<boolean>;
+  /** The order's current roster epoch (0 when it has none): one cheap read, the source of truth across nodes. */
+  currentEpoch(order: string): Promise<number>;
   /** Rosters with epoch ≥ fromEpoch, ascending. */
   rosters(order: string, fromEpoch: number): Promise<RosterRecord[]>;
   /** The newest roster, if any. */
   currentRoster(order: string): Promise<RosterRecord | undefined>;
 
-  /** Store key packages (opaque bytes) by recipient; returns how many were new. */
-  putKeyPackages(order: string, packages: readonly KeyPackageRecord[]): Promise<number>;
+  /**
+   * Store key packages (opaque bytes) by recipient; returns how many were new. Keeps
+   * at most `keep` (default KEY_PACKAGES_KEPT_PER_GROUP) per (recipient, sender,
+   * epoch, scope), dropping the oldest stored first, atomically per call.
+   */
+  putKeyPackages(order: string, packages: readonly KeyPackageRecord[], keep?: number): Promise<number>;
   /** Packages addressed to `recipient`, optionally of one epoch. */
   keyPackages(order: string, recipient: string, epoch?: number): Promise<Uint8Array[]>;
 
@@ -119,6 +170,16 @@ export interface MessageStore {
    * (back-fill with `read` when a hint's seq is beyond what they delivered).
    */
   onAppend(listener: AppendListener): () => void;
+  /** Register for roster-change hints (same delivery rules as onAppend: local at once, other nodes' for watched orders). */
+  onRoster(listener: RosterListener): () => void;
+  /**
+   * Remember `key` for `ttlMs`; true if it was new, false if it was already
+   * remembered (a replay) OR the store cannot remember more right now (the
+   * memory store is bounded and refuses rather than evicts, so a flood cannot
+   * push real nonces out and reopen their replay window). Shared by every node
+   * of a Redis deployment (SET NX PX).
+   */
+  rememberNonce(key: string, ttlMs: number): Promise<boolean>;
   /**
    * Tell the store this node has local subscribers of `order` (Redis: SSUBSCRIBE its
    * channel). Reference-counted: each watch needs one unwatch. Once subscribed, the

@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AppendInput, MessageStore, RetentionPolicy, StoredMessage } from '../../server/store/types.ts';
+import { EpochStaleError, type AppendInput, type MessageStore, type RetentionPolicy, type StoredMessage } from '../../server/store/types.ts';
 
 export interface StoreTestOptions {
   retention?: RetentionPolicy;
@@ -190,10 +190,71 @@ export function describeStoreContract(name: string, makeStore: MakeStore): void 
       expect((await store.currentRoster(order))?.epoch).toBe(2);
     });
 
+    it('refuses an append sealed for any epoch but the current roster epoch, atomically, and stores nothing', async () => {
+      const store = await open();
+      const order = newOrder();
+      // No roster yet: the store has no opinion (the relay refuses ORDER_UNKNOWN before).
+      expect((await store.append(input(order, { epoch: 7 }))).seq).toBe(1);
+      expect(await store.currentEpoch(order)).toBe(0);
+      await store.putRoster(order, 1, new Uint8Array([1]));
+      const early = input(order, { epoch: 1, clientMsgId: 'sent-in-epoch-1' });
+      expect((await store.append(early)).seq).toBe(2);
+      await store.putRoster(order, 2, new Uint8Array([2]));
+      expect(await store.currentEpoch(order)).toBe(2);
+      const stale = store.append(input(order, { epoch: 1 }));
+      await expect(stale).rejects.toBeInstanceOf(EpochStaleError);
+      await expect(stale).rejects.toMatchObject({ code: 'EPOCH_STALE', currentEpoch: 2, sealedFor: 1 });
+      await expect(store.append(input(order, { epoch: 3 }))).rejects.toMatchObject({ code: 'EPOCH_STALE', currentEpoch: 2 });
+      expect(await store.head(order)).toBe(2);
+      // A retry of a message stored before the change still learns its seq (dedup before the epoch check).
+      expect(await store.append(early)).toEqual({ seq: 2, duplicate: true });
+      expect((await store.append(input(order, { epoch: 2 }))).seq).toBe(3);
+    });
+
+    it('tells roster listeners of every roster it stores, and only of those', async () => {
+      const store = await open();
+      const order = newOrder();
+      const heard: Array<[string, number]> = [];
+      const off = store.onRoster((o, e) => { if (o === order) heard.push([o, e]); });
+      await store.watch(order);
+      await store.putRoster(order, 1, new Uint8Array([1]));
+      expect(await store.putRoster(order, 1, new Uint8Array([9]))).toBe(false);
+      await store.putRoster(order, 2, new Uint8Array([2]));
+      await until(() => heard.length >= 2);
+      expect(heard.map(([, e]) => e).slice(0, 2)).toEqual([1, 2]);
+      off();
+      await store.putRoster(order, 3, new Uint8Array([3]));
+      await new Promise((r) => setTimeout(r, 30));
+      expect(new Set(heard.map(([, e]) => e))).toEqual(new Set([1, 2]));
+      await store.unwatch(order);
+    });
+
+    it('keeps only the newest `keep` key packages per (recipient, sender, epoch, scope)', async () => {
+      const store = await open();
+      const order = newOrder();
+      const kp = (sender: string, scope: string, b: number) => ({ recipient: 'victim', epoch: 1, sender, scope, bytes: new Uint8Array([b, 1, 2, 3]) });
+      for (let i = 0; i < 10; i++) await store.putKeyPackages(order, [kp('flooder', 'shared', i)], 3);
+      await store.putKeyPackages(order, [kp('flooder', 'commercial', 100), kp('honest', 'shared', 200)], 3);
+      // One call beyond the cap keeps its own newest.
+      await store.putKeyPackages(order, [kp('burst', 'shared', 50), kp('burst', 'shared', 51), kp('burst', 'shared', 52), kp('burst', 'shared', 53)], 3);
+      const held = (await store.keyPackages(order, 'victim')).map((b) => b[0]).sort((a, b) => a! - b!);
+      expect(held).toEqual([7, 8, 9, 51, 52, 53, 100, 200]);
+    });
+
+    it('remembers a nonce once: a second use within its TTL is refused, after the TTL it is new again', async () => {
+      const store = await open();
+      const key = `dev|${newOrder('nonce')}`;
+      expect(await store.rememberNonce(key, 80)).toBe(true);
+      expect(await store.rememberNonce(key, 80)).toBe(false);
+      expect(await store.rememberNonce(`${key}-other`, 80)).toBe(true);
+      await new Promise((r) => setTimeout(r, 150));
+      expect(await store.rememberNonce(key, 80)).toBe(true);
+    });
+
     it('serves key packages only to their recipient, per epoch, and counts re-sent ones as not new', async () => {
       const store = await open();
       const order = newOrder();
-      const kp = (recipient: string, epoch: number, b: number) => ({ recipient, epoch, bytes: new Uint8Array([b, 0, b]) });
+      const kp = (recipient: string, epoch: number, b: number) => ({ recipient, epoch, sender: 'shipper', scope: 'shared', bytes: new Uint8Array([b, 0, b]) });
       expect(await store.putKeyPackages(order, [kp('driver', 1, 1), kp('driver', 2, 2), kp('consignee', 1, 3)])).toBe(3);
       expect(await store.putKeyPackages(order, [kp('driver', 1, 1), kp('driver', 1, 4)])).toBe(1);
       const sorted = (xs: Uint8Array[]) => xs.map((x) => Array.from(x)).sort((a, b) => a[0]! - b[0]!);
@@ -252,7 +313,7 @@ export function describeStoreContract(name: string, makeStore: MakeStore): void 
       expect(heard[0]!.envelope).toEqual(bytes);
       expect(await store.putRoster(order, 1, bytes)).toBe(true);
       expect((await store.currentRoster(order))!.bytes).toEqual(bytes);
-      await store.putKeyPackages(order, [{ recipient: 'r', epoch: 1, bytes }]);
+      await store.putKeyPackages(order, [{ recipient: 'r', epoch: 1, sender: 's', scope: 'shared', bytes }]);
       expect(await store.keyPackages(order, 'r', 1)).toEqual([bytes]);
       await store.unwatch(order);
     });

@@ -1,13 +1,20 @@
 -- Append one message to an order: dedup + sequence + XADD + retention + hint, atomically.
 -- KEYS: 1 seq counter, 2 stream, 3 dedup key of (device, clientMsgId), 4 shard channel
---       (the channel is declared as a key so Redis Cluster checks it is in this slot)
+--       (the channel is declared as a key so Redis Cluster checks it is in this slot),
+--       5 rosters hash (its HLEN is the order's current epoch)
 -- ARGV: 1 envelope, 2 at, 3 epoch, 4 scope, 5 sender, 6 dedup window ms,
 --       7 max length, 8 max age ms, 9 now ms, 10 node id
--- Returns {seq, duplicate (0|1)}.
+-- Returns {seq, duplicate (0|1)}, or {0, 2, currentEpoch} when ARGV[3] is not the current epoch.
 
 -- 1. Dedup: a retry of an appended message answers its original seq and stores nothing.
 local prior = redis.call('GET', KEYS[3])
 if prior then return {tonumber(prior), 1} end
+
+-- 1b. Epoch: the store is the source of truth for the current roster epoch, so a relay
+--     node with a stale roster cache cannot store a message sealed for an old epoch
+--     (say, by a member the new epoch removed). An order with no roster accepts any.
+local current = redis.call('HLEN', KEYS[5])
+if current > 0 and current ~= tonumber(ARGV[3]) then return {0, 2, current} end
 
 -- 2. Sequence. Nothing below can fail for a well-formed call (the entry id is always
 --    above the stream's last id because the counter never goes back), so INCR never
