@@ -81,10 +81,14 @@ export class RelayHttp {
   /** The whole roster chain (ascending epochs). Needs a device that is or was a member. */
   async rosters(order: string): Promise<Uint8Array[]> {
     const out: Uint8Array[] = [];
+    let from = 1;
     for (;;) {
-      const r = (await this.request('GET', `${this.orderPath(order)}/rosters?from=${out.length + 1}`)) as { rosters: string[] };
+      // A relay that pages by bytes says where to go on (`nextEpoch`); an older one pages by count only.
+      const r = (await this.request('GET', `${this.orderPath(order)}/rosters?from=${from}`)) as { rosters: string[]; nextEpoch?: number };
       out.push(...r.rosters.map(fromB64));
-      if (r.rosters.length < MAX_ROSTERS_PER_GET) return out;
+      if (typeof r.nextEpoch === 'number' && r.nextEpoch > from) from = r.nextEpoch;
+      else if (r.rosters.length >= MAX_ROSTERS_PER_GET) from = out.length + 1;
+      else return out;
     }
   }
 
@@ -92,10 +96,17 @@ export class RelayHttp {
     return (await this.request('PUT', `${this.orderPath(order)}/roster`, roster)) as { epoch: number; hash: string };
   }
 
-  /** Key packages addressed to the signing device. */
+  /** Key packages addressed to the signing device, following the relay's `next` cursor when it pages. */
   async keyPackages(order: string): Promise<Uint8Array[]> {
-    const r = (await this.request('GET', `${this.orderPath(order)}/key-packages`)) as { packages: string[] };
-    return r.packages.map(fromB64);
+    const out: Uint8Array[] = [];
+    let after: string | undefined;
+    for (let page = 0; page < 10_000; page++) {
+      const r = (await this.request('GET', `${this.orderPath(order)}/key-packages${after ? `?after=${after}` : ''}`)) as { packages: string[]; next?: string };
+      out.push(...r.packages.map(fromB64));
+      if (!r.next || r.next === after) return out;
+      after = r.next;
+    }
+    return out;
   }
 
   /** Every message after `afterSeq` the signing device may see, paging to the head. */
