@@ -1,12 +1,16 @@
 /**
- * `npm run loadtest -- --scenario S --profile P [--target T --rate R --duration D --orders N --store memory|redis --nodes 1|2 --json]`
+ * `npm run loadtest -- --scenario S --profile P [--target T --rate R --duration D --orders N --store memory|redis --nodes 1|2 --outage-scale F --json]`
  *
- * Runs one scenario against one target on one network profile, writes the JSON
+ * Runs one scenario against one target on one network profile (impaired profiles
+ * in network namespaces, as root; outages start when the network is built, a few
+ * seconds before the load), writes the JSON
  * report (and an HTML one) under reports/, prints a summary; with --json the
  * report is ONE JSON object on the last line of stdout.
  */
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { isProfileName, PROFILE_NAMES } from './net/profiles.ts';
+import { available as namespacesAvailable, withNetwork } from './net/netns.ts';
+import { isProfileName, profile as networkProfile, PROFILE_NAMES } from './net/profiles.ts';
 import { runLoad } from './driver/run.ts';
 import { summaryLine, writeReport } from './driver/report.ts';
 import { PeerUnavailable, type PeerTarget } from './driver/target.ts';
@@ -36,6 +40,7 @@ const { values } = parseArgs({
     store: { type: 'string', default: 'memory' },
     nodes: { type: 'string', default: '1' },
     seed: { type: 'string', default: '1' },
+    'outage-scale': { type: 'string', default: '1' },
     json: { type: 'boolean', default: false },
   },
 });
@@ -43,12 +48,32 @@ const { values } = parseArgs({
 const scenario = values.scenario as ScenarioName;
 if (!SCENARIOS.includes(scenario)) die(`unknown scenario "${values.scenario}"; one of ${SCENARIOS.join(', ')}`);
 if (!isProfileName(values.profile!)) die(`unknown profile "${values.profile}"; one of ${PROFILE_NAMES.join(', ')}`);
-if (values.profile !== 'lan') {
-  die(
-    `profile "${values.profile}" needs the driver and relay in network namespaces (loadtest/net, root); ` +
-      'running a whole scenario inside them is not wired into this CLI yet. Use --profile lan here, ' +
-      'or loadtest/net/cli.ts to bring a profile up by hand.',
+if (values.profile !== 'lan' && !process.env.LT_SERVER_NS) {
+  // Impaired profile: build the namespaces, then run THIS command again inside the
+  // client namespace; servers go to the server namespace (peers/process.ts).
+  const avail = namespacesAvailable();
+  if (!avail.ok) die(`profile "${values.profile}" needs network namespaces: ${avail.reason}`);
+  const p = networkProfile(values.profile!, { outageScale: Number(values['outage-scale']) });
+  const code = await withNetwork(
+    p,
+    async (net) => {
+      // 'ipc' survives `ip netns exec` (it execs): the driver says when the load starts,
+      // and the profile's outages and loss bursts are timed from then, not from set-up.
+      const child = net.exec(net.clientNs, process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+        stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
+        env: { ...process.env, LT_SERVER_NS: net.serverNs, LT_SERVER_HOST: net.serverAddr },
+      });
+      let schedule: { stop(): void } | undefined;
+      child.on('message', (m) => {
+        if ((m as { t?: string }).t === 'load-started' && !schedule) schedule = net.startSchedule();
+      });
+      const exit = await new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
+      schedule?.stop();
+      return exit;
+    },
+    { schedule: 'manual' },
   );
+  process.exit(code);
 }
 const store = values.store as 'memory' | 'redis';
 if (store !== 'memory' && store !== 'redis') die('--store is memory or redis');
@@ -91,11 +116,16 @@ try {
     arrival: plan.arrival,
     shape: plan.shape,
     events: plan.events,
-    drainMs: plan.drainMs,
+    // Impaired paths need time: 20 kbit/s moves a 406-byte envelope to 3 receivers in half a second.
+    drainMs: plan.drainMs + (values.profile === 'lan' ? 0 : 30_000),
     seed: Number(values.seed),
     store: target instanceof SealRelayTarget ? store : undefined,
     pinned,
     progress: !values.json,
+    onLoadStart: () => {
+      process.send?.({ t: 'load-started' });
+      process.channel?.unref();
+    },
   });
   const file = writeReport(report);
   const html = writeRunHtml(report, file.replace(/\.json$/, '.html'));

@@ -67,6 +67,8 @@ export interface RunOptions {
   readonly progress?: boolean;
   /** Leave the target running afterwards (a matrix reuses it for the next rate). */
   readonly keepRunning?: boolean;
+  /** Called at the first scheduled send (e.g. to start a network profile's outage schedule). */
+  readonly onLoadStart?: () => void;
   /** Connect this many clients at once while setting up. */
   readonly connectConcurrency?: number;
 }
@@ -159,6 +161,7 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
   const t0 = performance.now() + 20;
   t0Epoch = performance.timeOrigin + t0;
   measureFromEpoch = t0Epoch + warmupMs;
+  o.onLoadStart?.();
 
   await new Promise<void>((done) => {
     let i = 0;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { decodePayload, encodePayload } from '../driver/payload.ts';
 import { PeerUnavailable, type PeerTarget, type Publisher, type Receiver, type ReceiverSink, type StartedServer } from '../driver/target.ts';
-import { freePort, hasBinary, spawnServer, type ServerProcess } from './process.ts';
+import { freePort, hasBinary, serverHost, spawnServer, type ServerProcess } from './process.ts';
 
 const BINARIES = ['mosquitto', '/usr/sbin/mosquitto'];
 
@@ -37,7 +37,7 @@ export class MosquittoPeer implements PeerTarget {
     // be measured as lossy for a setting, not for its design.
     writeFileSync(
       conf,
-      [`listener ${this.port} 127.0.0.1`, 'allow_anonymous true', 'persistence false', 'max_queued_messages 0', 'max_inflight_messages 0', 'log_type error', ''].join('\n'),
+      [`listener ${this.port} ${serverHost()}`, 'allow_anonymous true', 'persistence false', 'max_queued_messages 0', 'max_inflight_messages 0', 'log_type error', ''].join('\n'),
     );
     this.server = await spawnServer({ cmd: bin, args: ['-c', conf], port: this.port, pin: this.opts.pin ?? false });
     return { pid: this.server.pid };
@@ -45,7 +45,7 @@ export class MosquittoPeer implements PeerTarget {
 
   private connect(clientId: string, clean: boolean): Promise<MqttClient> {
     return new Promise((resolve, reject) => {
-      const c = mqtt.connect(`mqtt://127.0.0.1:${this.port}`, { clientId, clean, reconnectPeriod: 250, connectTimeout: 10_000, protocolVersion: 4 });
+      const c = mqtt.connect(`mqtt://${serverHost()}:${this.port}`, { clientId, clean, reconnectPeriod: 250, connectTimeout: 10_000, protocolVersion: 4 });
       c.once('connect', () => resolve(c));
       c.once('error', reject);
     });

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { AckPolicy, DeliverPolicy, StorageType, connect, type NatsConnection } from 'nats';
 import { decodePayload, encodePayload } from '../driver/payload.ts';
 import { PeerUnavailable, type PeerTarget, type Publisher, type Receiver, type ReceiverSink, type StartedServer } from '../driver/target.ts';
-import { freePort, hasBinary, spawnServer, type ServerProcess } from './process.ts';
+import { freePort, hasBinary, serverHost, spawnServer, type ServerProcess } from './process.ts';
 
 const STREAM = 'ORDERS';
 
@@ -38,7 +38,7 @@ export class NatsPeer implements PeerTarget {
     this.dir = mkdtempSync(join(tmpdir(), 'sr-nats-'));
     this.server = await spawnServer({
       cmd: 'nats-server',
-      args: ['-a', '127.0.0.1', '-p', String(this.port), '-js', '-sd', this.dir],
+      args: ['-a', serverHost(), '-p', String(this.port), '-js', '-sd', this.dir],
       port: this.port,
       pin: this.opts.pin ?? false,
     });
@@ -52,7 +52,7 @@ export class NatsPeer implements PeerTarget {
 
   private async open(): Promise<NatsConnection> {
     // maxReconnectAttempts -1: keep trying, as a mobile client would.
-    const nc = await connect({ servers: `127.0.0.1:${this.port}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
+    const nc = await connect({ servers: `${serverHost()}:${this.port}`, maxReconnectAttempts: -1, reconnectTimeWait: 250 });
     this.conns.add(nc);
     return nc;
   }

@@ -12,6 +12,20 @@ import { fileURLToPath } from 'node:url';
 /** The repo root: children run tsx with our node_modules. */
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
+/**
+ * Where servers run. On `lan` everything is on this host's loopback. Under an
+ * impaired profile the CLI re-runs the driver inside the client namespace and
+ * sets LT_SERVER_NS / LT_SERVER_HOST: servers are then started in the server
+ * namespace (`ip netns exec` execs, so the pid is still the server's) and bound to
+ * its address, and every client connects across the shaped path.
+ */
+export function serverHost(): string {
+  return process.env.LT_SERVER_HOST ?? '127.0.0.1';
+}
+export function serverNetns(): string | undefined {
+  return process.env.LT_SERVER_NS || undefined;
+}
+
 export const SERVER_CORE = 0;
 export const DRIVER_CORE = 1;
 
@@ -59,8 +73,11 @@ export interface SpawnServerOptions {
 }
 
 export async function spawnServer(o: SpawnServerOptions): Promise<ServerProcess> {
-  const [cmd, args] = o.pin && canPin() ? ['taskset', ['-c', String(SERVER_CORE), o.cmd, ...o.args]] : [o.cmd, [...o.args]];
-  const child = spawn(cmd as string, args as string[], { cwd: REPO_ROOT, env: { ...process.env, ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const pinned = o.pin && canPin() ? ['taskset', '-c', String(SERVER_CORE)] : [];
+  const ns = serverNetns();
+  const argv = [...(ns ? ['ip', 'netns', 'exec', ns] : []), ...pinned, o.cmd, ...o.args];
+  const [cmd, ...args] = argv as [string, ...string[]];
+  const child = spawn(cmd, args, { cwd: REPO_ROOT, env: { ...process.env, ...o.env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let tail = '';
   const keep = (b: Buffer) => (tail = (tail + b.toString()).slice(-4000));
   child.stdout?.on('data', keep);
@@ -71,7 +88,7 @@ export async function spawnServer(o: SpawnServerOptions): Promise<ServerProcess>
   exited.catch(() => undefined);
   const deadline = Date.now() + (o.readyTimeoutMs ?? 15_000);
   for (;;) {
-    if (await Promise.race([portOpen(o.host ?? '127.0.0.1', o.port), exited])) break;
+    if (await Promise.race([portOpen(o.host ?? serverHost(), o.port), exited])) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       throw new Error(`${o.cmd} did not accept on port ${o.port} within ${o.readyTimeoutMs ?? 15_000} ms:\n${tail}`);

@@ -3,7 +3,7 @@
  * /o/<order>/sub subscribes to the order's topic; bytes arriving on /o/<order>/pub
  * are app.publish()ed to it. Nothing else: no auth, no store, no acks.
  *
- * Usage: node --import tsx loadtest/peers/uws-relay-main.ts <port>
+ * Usage: node --import tsx loadtest/peers/uws-relay-main.ts <port> [host]
  */
 import type * as Uws from '@trufflesuite/uws-js-unofficial';
 import { loadNativeUws } from './native-uws.ts';
@@ -39,7 +39,7 @@ function main(): void {
       app.publish(ws.getUserData().topic, message, isBinary);
     },
   });
-  app.listen('127.0.0.1', port, (sock) => {
+  app.listen(process.argv[3] ?? '127.0.0.1', port, (sock) => {
     if (!sock) {
       console.error(`bare-uws: cannot listen on ${port}`);
       process.exit(1);

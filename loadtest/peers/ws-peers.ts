@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { decodePayload, encodePayload } from '../driver/payload.ts';
 import type { PeerTarget, Publisher, Receiver, ReceiverSink, StartedServer } from '../driver/target.ts';
-import { freePort, spawnServer, tsxArgs, type ServerProcess } from './process.ts';
+import { freePort, serverHost, spawnServer, tsxArgs, type ServerProcess } from './process.ts';
 
 const ENTRIES = {
   'bare-uws': fileURLToPath(new URL('./uws-relay-main.ts', import.meta.url)),
@@ -43,13 +43,13 @@ export class WsRelayPeer implements PeerTarget {
     if (this.server) return { pid: this.server.pid };
     this.stopping = false;
     this.port = await freePort();
-    const { cmd, args } = tsxArgs(ENTRIES[this.name], [String(this.port)]);
+    const { cmd, args } = tsxArgs(ENTRIES[this.name], [String(this.port), serverHost()]);
     this.server = await spawnServer({ cmd, args, port: this.port, pin: this.opts.pin ?? false });
     return { pid: this.server.pid };
   }
 
   private url(order: number, role: 'pub' | 'sub'): string {
-    return `ws://127.0.0.1:${this.port}/o/${order}/${role}`;
+    return `ws://${serverHost()}:${this.port}/o/${order}/${role}`;
   }
 
   async connectPublisher(order: number): Promise<Publisher> {

@@ -2,13 +2,13 @@
  * The same pub/sub relay written with the `ws` library: the common Node choice,
  * to show what uWS buys. /o/<order>/sub subscribes, /o/<order>/pub publishes.
  *
- * Usage: node --import tsx loadtest/peers/ws-relay-main.ts <port>
+ * Usage: node --import tsx loadtest/peers/ws-relay-main.ts <port> [host]
  */
 import { WebSocketServer, type WebSocket } from 'ws';
 
 const port = Number(process.argv[2] ?? 0);
 const topics = new Map<string, Set<WebSocket>>();
-const wss = new WebSocketServer({ host: '127.0.0.1', port, perMessageDeflate: false, maxPayload: 64 * 1024 });
+const wss = new WebSocketServer({ host: process.argv[3] ?? '127.0.0.1', port, perMessageDeflate: false, maxPayload: 64 * 1024 });
 
 wss.on('connection', (ws, req) => {
   const m = /^\/o\/([^/]+)\/(pub|sub)$/.exec(req.url ?? '');

@@ -48,12 +48,16 @@ export function connectDevice(
     const send = (f: ClientFrame) => {
       if (ws.readyState === WebSocket.OPEN) ws.send(encodeFrame(f));
     };
+    // `settled`: the promise is decided; `ready`: the handshake succeeded. Only a socket
+    // that was ready reports its close: a failed handshake is the caller's rejection, and
+    // reporting both made the caller start two reconnect loops for one device.
+    let settled = false;
     let ready = false;
     const timer = setTimeout(() => fail(new Error(`handshake of ${device.deviceId} timed out`)), HANDSHAKE_TIMEOUT_MS);
     const fail = (err: Error) => {
       clearTimeout(timer);
-      if (!ready) {
-        ready = true;
+      if (!settled) {
+        settled = true;
         ws.terminate();
         reject(err);
       }
@@ -61,8 +65,8 @@ export function connectDevice(
     ws.on('open', () => send({ t: 'connect', v: PROTOCOL_VERSION, deviceId: device.deviceId, ...(ticket ? { ticket: wire(ticket) } : {}) }));
     ws.on('error', (err) => fail(err));
     ws.on('close', (code) => {
-      if (!ready) fail(new Error(`closed with ${code} during the handshake`));
-      else handlers.onClose(code);
+      if (ready) handlers.onClose(code);
+      else fail(new Error(`closed with ${code} during the handshake`));
     });
     ws.on('message', (data: Buffer) => {
       let frame: ServerFrame;
@@ -72,11 +76,13 @@ export function connectDevice(
         return fail(err as Error);
       }
       if (ready) return handlers.onFrame(frame);
+      if (settled) return;
       if (frame.t === 'challenge') {
         const transcript = challengeTranscript(frame.relayId, frame.nonce, device.deviceId);
         send({ t: 'auth', certificate: wire(device.certificate), signature: wire(signChallenge(device.keys, transcript)) });
       } else if (frame.t === 'welcome') {
         ready = true;
+        settled = true;
         clearTimeout(timer);
         resolve({ ws, send, ticket: frame.ticket, resumed: frame.resumed });
       } else if (frame.t === 'error') {

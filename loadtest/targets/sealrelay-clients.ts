@@ -36,6 +36,9 @@ abstract class Reconnecting {
   protected conn: RelayConnection | undefined;
   protected closed = false;
   private attempt = 0;
+  /** Frames and closes of an older socket are ignored by generation (centrifuge-js). */
+  private generation = 0;
+  private reconnecting_ = false;
 
   constructor(
     protected readonly url: () => string,
@@ -48,20 +51,55 @@ abstract class Reconnecting {
   protected onDown(): void {}
 
   async open(): Promise<void> {
-    this.conn = await connectDevice(this.url(), this.device, { onFrame: (f) => this.onFrame(f), onClose: () => this.lost() }, this.conn?.ticket);
+    const gen = ++this.generation;
+    const conn = await connectDevice(
+      this.url(),
+      this.device,
+      {
+        onFrame: (f) => gen === this.generation && this.onFrame(f),
+        onClose: () => gen === this.generation && this.lost(),
+      },
+      this.conn?.ticket,
+    );
+    if (gen !== this.generation || this.closed) {
+      conn.ws.terminate(); // a newer attempt (or close()) overtook this one
+      return;
+    }
+    this.conn = conn;
     this.attempt = 0;
     this.onOpen();
   }
 
+  /**
+   * First connection, retried with backoff until `deadlineMs` passes: under an
+   * impaired profile an outage may fall on the set-up, and a real client keeps
+   * trying too.
+   */
+  async openWithRetry(deadlineMs = 120_000): Promise<void> {
+    const until = Date.now() + deadlineMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.open();
+      } catch (err) {
+        if (Date.now() > until || this.closed) throw err;
+        await new Promise((r) => setTimeout(r, Math.max(250, backoffMs(attempt))));
+      }
+    }
+  }
+
   private lost(): void {
-    if (this.closed) return;
+    if (this.closed || this.reconnecting_) return;
+    this.reconnecting_ = true; // exactly one reconnect loop per device
     this.onDown();
     const retry = () => {
       if (this.closed) return;
-      this.open().catch(() => {
-        this.attempt++;
-        setTimeout(retry, backoffMs(this.attempt));
-      });
+      this.open().then(
+        () => (this.reconnecting_ = false),
+        () => {
+          this.attempt++;
+          setTimeout(retry, backoffMs(this.attempt));
+        },
+      );
     };
     setTimeout(retry, backoffMs(this.attempt++));
   }
@@ -152,6 +190,9 @@ export class SealReceiver extends Reconnecting {
   private lastSeq = 0;
   private ackedSeq = 0;
   private reconnecting = false;
+  /** rid of the latest `sub`: deliver frames before its `subscribed` are the old subscription's. */
+  private subRid = 0;
+  private live = false;
 
   constructor(
     url: () => string,
@@ -168,10 +209,15 @@ export class SealReceiver extends Reconnecting {
   }
 
   private subscribe(): void {
-    this.conn?.send({ t: 'sub', rid: 2, order: this.orderId, afterSeq: this.lastSeq });
+    // Without this, live frames of the previous subscription still in flight would each
+    // see a hole and re-subscribe again: on a slow link the receiver never catches up.
+    this.live = false;
+    this.subRid = (this.subRid % 1_000_000) + 1;
+    this.conn?.send({ t: 'sub', rid: this.subRid, order: this.orderId, afterSeq: this.lastSeq });
   }
 
   protected override onDown(): void {
+    this.live = false;
     this.reconnecting = true;
     this.sink.disconnected();
   }
@@ -186,6 +232,7 @@ export class SealReceiver extends Reconnecting {
 
   protected onFrame(f: ServerFrame): void {
     if (f.t === 'deliver') {
+      if (!this.live) return; // an older subscription's traffic: the replay will bring it again
       for (const m of f.messages) {
         if (m.seq <= this.lastSeq) {
           // A redelivery (replay overlapping live traffic): the ledger counts it on the wire, the app never sees it.
@@ -201,6 +248,8 @@ export class SealReceiver extends Reconnecting {
         this.sink.message({ wireSeq: m.seq, seq: decodeEnvelopeHeader(m.envelope).index + 1 });
       }
     } else if (f.t === 'subscribed') {
+      if (f.rid !== this.subRid) return;
+      this.live = true;
       if (this.reconnecting) {
         this.reconnecting = false;
         this.sink.reconnected();

@@ -16,7 +16,7 @@ import { decodeEnvelopeHeader } from '../../crypto/index.ts';
 import { decodeServerFrame, encodeFrame } from '../../protocol/codec.ts';
 import type { PeerTarget, Publisher, Receiver, ReceiverSink, StartedServer } from '../driver/target.ts';
 import { PeerUnavailable } from '../driver/target.ts';
-import { freePort, hasBinary, spawnServer, tsxArgs, type ServerProcess } from '../peers/process.ts';
+import { freePort, hasBinary, serverHost, spawnServer, tsxArgs, type ServerProcess } from '../peers/process.ts';
 import { bodyBytesForEnvelope, makeFixtures, preSeal, type LoadFixtures } from './fixtures.ts';
 import { wire } from './relay-connection.ts';
 import { ACK_EVERY_MS, ErrorTally, SealPublisher, SealReceiver } from './sealrelay-clients.ts';
@@ -50,12 +50,12 @@ export class SealRelayTarget implements PeerTarget {
     this.name = `sealrelay-${opts.store}`;
   }
 
-  private url = () => `ws://127.0.0.1:${this.port}/`;
+  private url = () => `ws://${serverHost()}:${this.port}/`;
   private envelopes: Uint8Array[][] = [];
 
   /** HTTP base URL of the running relay (autocannon runs). */
   get httpUrl(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `http://${serverHost()}:${this.port}`;
   }
 
   /** The orders, devices and pre-sealed envelopes of the current run (HTTP runs and k6 fixtures reuse them). */
@@ -79,7 +79,7 @@ export class SealRelayTarget implements PeerTarget {
     for (let i = 0; i < this.publishers.length; i += 50) {
       await Promise.all(
         this.publishers.slice(i, i + 50).map(async (p, k) => {
-          await p.open();
+          await p.openWithRetry();
           await p.putRoster(this.fixtures!.orders[i + k]!.roster);
         }),
       );
@@ -96,7 +96,7 @@ export class SealRelayTarget implements PeerTarget {
     // AOF with fsync every second: the durable set-up DESIGN §4 assumes, at its usual cost.
     const proc = await spawnServer({
       cmd: 'redis-server',
-      args: ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec'],
+      args: ['--port', String(port), '--bind', serverHost(), '--dir', dir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'everysec'],
       port,
       pin: this.opts.pin ?? false,
     });
@@ -108,9 +108,10 @@ export class SealRelayTarget implements PeerTarget {
   private async startRelay(): Promise<void> {
     if (!this.port) this.port = await freePort();
     const config = {
+      host: serverHost(),
       port: this.port,
       trustedAuthorities: [Buffer.from(this.fixtures!.authority.publicKey).toString('hex')],
-      ...(this.redis ? { redisUrl: `redis://127.0.0.1:${this.redisPort}` } : {}),
+      ...(this.redis ? { redisUrl: `redis://${serverHost()}:${this.redisPort}` } : {}),
       ...this.opts.relayConfig,
     };
     const { cmd, args } = tsxArgs(RELAY_MAIN);
@@ -151,7 +152,7 @@ export class SealRelayTarget implements PeerTarget {
     const device = o?.receivers[party];
     if (!o || !device) throw new RangeError(`no receiver ${party} of order ${order}`);
     const r = new SealReceiver(this.url, device, this.errors, o.orderId, sink);
-    await r.open();
+    await r.openWithRetry();
     this.receivers.add(r);
     return {
       interrupt: () => r.interrupt(),
