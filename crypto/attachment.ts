@@ -12,7 +12,8 @@
  */
 import { CryptoError } from './errors.ts';
 import { bytesEqual } from './encoding.ts';
-import { na, wipe } from './sodium.ts';
+import { be, TAG_FINAL, TAG_MESSAGE, type SecretstreamState, type SodiumBackend } from './backend.ts';
+import { randomBytes, wipe } from './sodium.ts';
 
 /** 64 KiB: large enough that per-chunk overhead (17 bytes) is 0.03 %, small enough for a phone's memory and for progress updates. */
 export const ATTACHMENT_CHUNK_BYTES = 64 * 1024;
@@ -35,17 +36,20 @@ export interface AttachmentDescriptor {
 export type Progress = (doneBytes: number, totalBytes: number | undefined) => void;
 
 /** Incremental BLAKE2b-256. */
-function hasher(): { update(b: Uint8Array): void; digest(): Uint8Array } {
-  const s = na();
-  const st = s.crypto_generichash_init(null, 32);
-  return { update: (b) => s.crypto_generichash_update(st, b), digest: () => s.crypto_generichash_final(st, 32) };
+function hasher(s: SodiumBackend): { update(b: Uint8Array): void; digest(): Uint8Array } {
+  const st = s.hashInit(32);
+  return { update: (b) => s.hashUpdate(st, b), digest: () => s.hashFinal(st) };
 }
 
-/** Encrypts a file given in pieces of any size. */
+/**
+ * Encrypts a file given in pieces of any size. Sealer and opener keep the backend
+ * they were created with: their stream state belongs to that library.
+ */
 export class AttachmentSealer {
+  private readonly s: SodiumBackend = be();
   private readonly key: Uint8Array;
-  private readonly state: ReturnType<ReturnType<typeof na>['crypto_secretstream_xchacha20poly1305_init_push']>['state'];
-  private readonly hash = hasher();
+  private readonly state: SecretstreamState;
+  private readonly hash = hasher(this.s);
   private pending: Uint8Array[] = [];
   private pendingLen = 0;
   private size = 0;
@@ -54,9 +58,8 @@ export class AttachmentSealer {
   private done = false;
 
   constructor(private readonly opts: { chunkSize?: number; totalBytes?: number; onProgress?: Progress } = {}) {
-    const s = na();
-    this.key = s.crypto_secretstream_xchacha20poly1305_keygen();
-    const { state, header } = s.crypto_secretstream_xchacha20poly1305_init_push(this.key);
+    this.key = randomBytes(32);
+    const { state, header } = this.s.secretstreamInitPush(this.key);
     this.state = state;
     this.headerOut = header;
     this.hash.update(header);
@@ -75,9 +78,7 @@ export class AttachmentSealer {
   }
 
   private pushChunk(chunk: Uint8Array, final: boolean, out: Uint8Array[]): void {
-    const s = na();
-    const tag = final ? s.crypto_secretstream_xchacha20poly1305_TAG_FINAL : s.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE;
-    const c = s.crypto_secretstream_xchacha20poly1305_push(this.state, chunk, null, tag);
+    const c = this.s.secretstreamPush(this.state, chunk, final ? TAG_FINAL : TAG_MESSAGE);
     this.hash.update(c);
     this.cipherSize += c.length;
     this.size += chunk.length;
@@ -118,6 +119,7 @@ export class AttachmentSealer {
     const out: Uint8Array[] = [];
     this.emitHeader(out);
     this.pushChunk(this.take(this.pendingLen), true, out);
+    this.s.secretstreamWipe(this.state);
     this.done = true;
     return {
       pieces: out,
@@ -128,8 +130,9 @@ export class AttachmentSealer {
 
 /** Decrypts ciphertext given in pieces of any size; finish() proves it was complete and unaltered. */
 export class AttachmentOpener {
-  private state: ReturnType<ReturnType<typeof na>['crypto_secretstream_xchacha20poly1305_init_pull']> | undefined;
-  private readonly hash = hasher();
+  private readonly s: SodiumBackend = be();
+  private state: SecretstreamState | undefined;
+  private readonly hash = hasher(this.s);
   private buf = new Uint8Array(0);
   private size = 0;
   private final = false;
@@ -149,16 +152,13 @@ export class AttachmentOpener {
   }
 
   private pullChunk(c: Uint8Array, out: Uint8Array[]): void {
-    const s = na();
     if (this.final) throw new CryptoError('DECRYPT_FAILED', 'data after the final chunk');
-    let r: { message: Uint8Array; tag: number } | false;
-    try {
-      r = s.crypto_secretstream_xchacha20poly1305_pull(this.state as NonNullable<typeof this.state>, c, null);
-    } catch {
-      r = false;
-    }
+    const r = this.s.secretstreamPull(this.state as SecretstreamState, c);
     if (!r) throw new CryptoError('DECRYPT_FAILED', 'attachment chunk does not authenticate');
-    if (r.tag === s.crypto_secretstream_xchacha20poly1305_TAG_FINAL) this.final = true;
+    if (r.tag === TAG_FINAL) {
+      this.final = true;
+      this.s.secretstreamWipe(this.state as SecretstreamState);
+    }
     this.size += r.message.length;
     out.push(r.message);
     this.onProgress?.(this.size, this.descriptor.size);
@@ -171,11 +171,9 @@ export class AttachmentOpener {
     const out: Uint8Array[] = [];
     if (!this.state) {
       if (this.buf.length < HEADER_BYTES) return out;
-      try {
-        this.state = na().crypto_secretstream_xchacha20poly1305_init_pull(this.buf.slice(0, HEADER_BYTES), this.descriptor.key);
-      } catch {
-        throw new CryptoError('DECRYPT_FAILED', 'bad attachment header');
-      }
+      const st = this.s.secretstreamInitPull(this.buf.slice(0, HEADER_BYTES), this.descriptor.key);
+      if (!st) throw new CryptoError('DECRYPT_FAILED', 'bad attachment header');
+      this.state = st;
       this.buf = this.buf.slice(HEADER_BYTES);
     }
     const full = this.descriptor.chunkSize + ABYTES;
@@ -230,7 +228,7 @@ export function encryptAttachment(plain: Uint8Array, opts: { chunkSize?: number;
 
 /** Decrypt a whole file held in memory; checks the hash first, then every chunk and the FINAL tag. */
 export function decryptAttachment(ciphertext: Uint8Array, descriptor: AttachmentDescriptor, opts: { onProgress?: Progress } = {}): Uint8Array {
-  if (!bytesEqual(na().crypto_generichash(32, ciphertext, null), descriptor.hash)) {
+  if (!bytesEqual(be().generichash(32, ciphertext), descriptor.hash)) {
     // Distinguish a short download from an altered one for the user.
     throw new CryptoError(ciphertext.length < descriptor.ciphertextSize ? 'TRUNCATED' : 'HASH_MISMATCH');
   }

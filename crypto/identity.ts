@@ -7,7 +7,8 @@
  */
 import { CryptoError } from './errors.ts';
 import { Reader, Writer, base32, bytesEqual } from './encoding.ts';
-import { hash32, na, wipe } from './sodium.ts';
+import { be } from './backend.ts';
+import { hash32, randomBytes, wipe } from './sodium.ts';
 
 const TAG_AUTHORITY = 'sealrelay/authority-key/v1';
 const TAG_DEVICE = 'sealrelay/device-keys/v1';
@@ -20,15 +21,15 @@ export class AuthorityKey {
   private constructor(readonly publicKey: Uint8Array, private readonly secretKey: Uint8Array) {}
 
   static generate(): AuthorityKey {
-    const kp = na().crypto_sign_keypair();
-    return new AuthorityKey(kp.publicKey, kp.privateKey);
+    const kp = signKeypair();
+    return new AuthorityKey(kp.publicKey, kp.secretKey);
   }
 
   /** Deterministic key from a 32-byte seed (test vectors, KMS-derived keys). */
   static fromSeed(seed: Uint8Array): AuthorityKey {
     if (seed.length !== 32) throw new CryptoError('INVALID_ARGUMENT', 'seed must be 32 bytes');
-    const kp = na().crypto_sign_seed_keypair(seed);
-    return new AuthorityKey(kp.publicKey, kp.privateKey);
+    const kp = be().signSeedKeypair(seed);
+    return new AuthorityKey(kp.publicKey, kp.secretKey);
   }
 
   /** Secret bytes: store only inside an encrypted keystore or a KMS. */
@@ -46,12 +47,20 @@ export class AuthorityKey {
 
   /** Detached Ed25519 signature over already domain-tagged bytes. */
   sign(message: Uint8Array): Uint8Array {
-    return na().crypto_sign_detached(message, this.secretKey);
+    return be().sign(message, this.secretKey);
   }
 
   wipe(): void {
     wipe(this.secretKey);
   }
+}
+
+/** A fresh Ed25519 key pair; the seed is wiped (the secret key holds it anyway). */
+function signKeypair(): { publicKey: Uint8Array; secretKey: Uint8Array } {
+  const seed = randomBytes(32);
+  const kp = be().signSeedKeypair(seed);
+  wipe(seed);
+  return kp;
 }
 
 /** A device's two key pairs. `deviceId` is derived from the signing public key. */
@@ -68,17 +77,19 @@ export class DeviceKeys {
   }
 
   static generate(): DeviceKeys {
-    const s = na().crypto_sign_keypair();
-    const b = na().crypto_box_keypair();
-    return new DeviceKeys(s.publicKey, s.privateKey, b.publicKey, b.privateKey);
+    const s = signKeypair();
+    const seed = randomBytes(32);
+    const b = be().boxSeedKeypair(seed);
+    wipe(seed);
+    return new DeviceKeys(s.publicKey, s.secretKey, b.publicKey, b.secretKey);
   }
 
   /** Deterministic keys from two independent 32-byte seeds (test vectors only). */
   static fromSeeds(signSeed: Uint8Array, boxSeed: Uint8Array): DeviceKeys {
     if (signSeed.length !== 32 || boxSeed.length !== 32) throw new CryptoError('INVALID_ARGUMENT', 'seeds must be 32 bytes');
-    const s = na().crypto_sign_seed_keypair(signSeed);
-    const b = na().crypto_box_seed_keypair(boxSeed);
-    return new DeviceKeys(s.publicKey, s.privateKey, b.publicKey, b.privateKey);
+    const s = be().signSeedKeypair(signSeed);
+    const b = be().boxSeedKeypair(boxSeed);
+    return new DeviceKeys(s.publicKey, s.secretKey, b.publicKey, b.secretKey);
   }
 
   /** Secret bytes: seal them with sealKeystore(), never store them in clear. */
@@ -92,22 +103,20 @@ export class DeviceKeys {
     const ssk = r.fixed(64);
     const bsk = r.fixed(32);
     r.end();
-    const bpk = na().crypto_scalarmult_base(bsk);
+    const bpk = be().boxPublicKey(bsk);
     return new DeviceKeys(ssk.slice(32), ssk, bpk, bsk);
   }
 
   /** Detached Ed25519 signature over already domain-tagged bytes (internal to crypto/). */
   sign(message: Uint8Array): Uint8Array {
-    return na().crypto_sign_detached(message, this.signSecretKey);
+    return be().sign(message, this.signSecretKey);
   }
 
   /** Open a crypto_box_seal addressed to this device's X25519 key. */
   openSealed(sealed: Uint8Array): Uint8Array {
-    try {
-      return na().crypto_box_seal_open(sealed, this.boxPublicKey, this.boxSecretKey);
-    } catch {
-      throw new CryptoError('DECRYPT_FAILED', 'sealed box does not open with this device key');
-    }
+    const plain = be().boxSealOpen(sealed, this.boxPublicKey, this.boxSecretKey);
+    if (!plain) throw new CryptoError('DECRYPT_FAILED', 'sealed box does not open with this device key');
+    return plain;
   }
 
   wipe(): void {
@@ -138,14 +147,14 @@ export const FINGERPRINT_ITERATIONS = 1024;
  * numbers, each mod 100000, as 5 digits.
  */
 export function deviceFingerprint(signPublicKey: Uint8Array): string {
-  const s = na();
+  const s = be();
   const input = new Writer(TAG_FINGERPRINT, 64).bytes(signPublicKey).finish();
-  let h = s.crypto_generichash(64, input, null);
+  let h = s.generichash(64, input);
   for (let i = 1; i < FINGERPRINT_ITERATIONS; i++) {
     const next = new Uint8Array(h.length + input.length);
     next.set(h);
     next.set(input, h.length);
-    h = s.crypto_generichash(64, next, null);
+    h = s.generichash(64, next);
   }
   let out = '';
   for (let c = 0; c < 6; c++) {
@@ -181,23 +190,14 @@ export function verifyChallenge(signature: Uint8Array, challenge: Uint8Array, si
   if (!(signature instanceof Uint8Array) || signature.length !== 64) return false;
   if (!(signPublicKey instanceof Uint8Array) || signPublicKey.length !== 32) return false;
   if (!(challenge instanceof Uint8Array)) return false;
-  const s = na(); // NOT_READY is a programming error: let it surface, not read as "bad signature"
-  try {
-    return s.crypto_sign_verify_detached(signature, challengeMessage(challenge), signPublicKey);
-  } catch {
-    return false;
-  }
+  const s = be(); // NOT_READY is a programming error: let it surface, not read as "bad signature"
+  return s.verify(signature, challengeMessage(challenge), signPublicKey);
 }
 
 /** Verify a detached signature; false (never a throw) on any malformed input. Internal helper. */
 export function verifySig(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
   if (signature.length !== 64 || publicKey.length !== 32) return false;
-  const s = na();
-  try {
-    return s.crypto_sign_verify_detached(signature, message, publicKey);
-  } catch {
-    return false;
-  }
+  return be().verify(signature, message, publicKey);
 }
 
 export function containsKey(keys: readonly Uint8Array[], key: Uint8Array): boolean {

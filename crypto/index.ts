@@ -4,6 +4,8 @@
  */
 export * from './public.ts';
 
+export { sha256, randomBytes } from './sodium.ts';
+
 export { AuthorityKey, DeviceKeys, signChallenge } from './identity.ts';
 export { issueCertificate } from './certificate.ts';
 export { signRoster } from './roster.ts';

@@ -14,7 +14,8 @@
 import { CryptoError } from './errors.ts';
 import { Reader, Writer } from './encoding.ts';
 import { DeviceKeys } from './identity.ts';
-import { na, randomBytes, wipe } from './sodium.ts';
+import { be, PWHASH } from './backend.ts';
+import { randomBytes, wipe } from './sodium.ts';
 
 const TAG_KEYSTORE = 'sealrelay/keystore/v1';
 const TAG_CONTENTS = 'sealrelay/keystore-contents/v1';
@@ -27,14 +28,12 @@ export interface KeystoreCost {
 
 /** The default: Argon2id interactive limits (see above for why not moderate). */
 export function keystoreInteractive(): KeystoreCost {
-  const s = na();
-  return { opsLimit: s.crypto_pwhash_OPSLIMIT_INTERACTIVE, memLimit: s.crypto_pwhash_MEMLIMIT_INTERACTIVE };
+  return { opsLimit: PWHASH.OPSLIMIT_INTERACTIVE, memLimit: PWHASH.MEMLIMIT_INTERACTIVE };
 }
 
 /** Argon2id moderate limits (256 MiB): for servers and desktops. */
 export function keystoreStrong(): KeystoreCost {
-  const s = na();
-  return { opsLimit: s.crypto_pwhash_OPSLIMIT_MODERATE, memLimit: s.crypto_pwhash_MEMLIMIT_MODERATE };
+  return { opsLimit: PWHASH.OPSLIMIT_MODERATE, memLimit: PWHASH.MEMLIMIT_MODERATE };
 }
 
 /** Upper bounds accepted when opening, so a tampered file cannot make us burn minutes or gigabytes. */
@@ -42,8 +41,13 @@ const MAX_OPS = 16;
 const MAX_MEM = 1024 * 1024 * 1024;
 
 function deriveKey(password: string, salt: Uint8Array, cost: KeystoreCost): Uint8Array {
-  const s = na();
-  return s.crypto_pwhash(32, password, salt, cost.opsLimit, cost.memLimit, s.crypto_pwhash_ALG_ARGON2ID13);
+  // UTF-8, as libsodium.js did with a string password, but in a buffer we can wipe.
+  const pw = new TextEncoder().encode(password);
+  try {
+    return be().pwhash(32, pw, salt, cost.opsLimit, cost.memLimit);
+  } finally {
+    wipe(pw);
+  }
 }
 
 /**
@@ -51,13 +55,13 @@ function deriveKey(password: string, salt: Uint8Array, cost: KeystoreCost): Uint
  * @example const file = sealKeystore(secrets, pw);
  */
 export function sealKeystore(contents: Uint8Array, password: string, cost: KeystoreCost = keystoreInteractive()): Uint8Array {
-  const s = na();
+  const s = be();
   if (password.length === 0) throw new CryptoError('INVALID_ARGUMENT', 'empty password');
-  const salt = randomBytes(s.crypto_pwhash_SALTBYTES);
+  const salt = randomBytes(PWHASH.SALTBYTES);
   const nonce = randomBytes(24);
   const w = new Writer(TAG_KEYSTORE, contents.length + 256)
     .u32(KEYSTORE_VERSION)
-    .u32(s.crypto_pwhash_ALG_ARGON2ID13)
+    .u32(PWHASH.ALG_ARGON2ID13)
     .u32(cost.opsLimit)
     .u64(cost.memLimit)
     .bytes(salt)
@@ -65,7 +69,7 @@ export function sealKeystore(contents: Uint8Array, password: string, cost: Keyst
   const ad = w.finish();
   const key = deriveKey(password, salt, cost);
   try {
-    return w.bytes(s.crypto_aead_xchacha20poly1305_ietf_encrypt(contents, ad, null, nonce, key)).finish();
+    return w.bytes(s.aeadEncrypt(contents, ad, nonce, key)).finish();
   } finally {
     wipe(key);
   }
@@ -73,27 +77,24 @@ export function sealKeystore(contents: Uint8Array, password: string, cost: Keyst
 
 /** Decrypt a keystore; a wrong password (or any alteration) is BAD_PASSWORD, bad structure MALFORMED. */
 export function openKeystore(bytes: Uint8Array, password: string): Uint8Array {
-  const s = na();
+  const s = be();
   const r = new Reader(bytes, 'keystore');
   r.tag(TAG_KEYSTORE);
   if (r.u32() !== KEYSTORE_VERSION) r.fail('unsupported version');
-  if (r.u32() !== s.crypto_pwhash_ALG_ARGON2ID13) r.fail('unsupported algorithm');
+  if (r.u32() !== PWHASH.ALG_ARGON2ID13) r.fail('unsupported algorithm');
   const opsLimit = r.u32();
   const memLimit = r.u64();
   if (opsLimit < 1 || opsLimit > MAX_OPS || memLimit < 8192 || memLimit > MAX_MEM) r.fail('Argon2id parameters out of range');
-  const salt = r.fixed(s.crypto_pwhash_SALTBYTES);
+  const salt = r.fixed(PWHASH.SALTBYTES);
   const nonce = r.fixed(24);
   const ad = r.sliceFrom(0);
   const ct = r.bytes(bytes.length);
   r.end();
   const key = deriveKey(password, salt, { opsLimit, memLimit });
-  try {
-    return s.crypto_aead_xchacha20poly1305_ietf_decrypt(null, ct, ad, nonce, key);
-  } catch {
-    throw new CryptoError('BAD_PASSWORD');
-  } finally {
-    wipe(key);
-  }
+  const plain = s.aeadDecrypt(ct, ad, nonce, key);
+  wipe(key);
+  if (!plain) throw new CryptoError('BAD_PASSWORD');
+  return plain;
 }
 
 /** What a device keeps at rest: its keys plus opaque application state (sender keys, receiver state, roster pins). */

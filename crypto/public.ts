@@ -3,6 +3,7 @@
  * Nothing here holds or accepts a private key or a content key.
  */
 export { cryptoReady } from './sodium.ts';
+export { cryptoBackend } from './backend.ts';
 export { CryptoError, CRYPTO_ERROR_CODES, isCryptoError } from './errors.ts';
 export { deviceIdFromSigningKey, verifyChallenge, deviceFingerprint, safetyNumber } from './identity.ts';
 export { decodeCertificate, verifyCertificate } from './certificate.ts';
@@ -16,6 +17,7 @@ export { decodeKeyPackageHeader } from './senderkey.ts';
 export { auditOrder } from './audit.ts';
 
 export type { CryptoErrorCode } from './errors.ts';
+export type { CryptoBackendName } from './backend.ts';
 export type { Certificate, VerifiedCertificate } from './certificate.ts';
 export type { Roster, RosterLink, VerifiedMember, VerifyRosterOptions } from './roster.ts';
 export type { Policy, PolicyData, Role, Kind, Scope } from './policy.ts';

@@ -1,67 +1,66 @@
 /**
- * libsodium (sumo build: the only libsodium.js build with Argon2id) behind one
- * readiness gate. Everything else in crypto/ calls `na()` synchronously, which
- * fails with NOT_READY instead of a confusing wasm error if cryptoReady() was
- * never awaited.
+ * The readiness gate and the small helpers every crypto/ file shares. The
+ * primitives themselves come from the selected backend (backend.ts: sodium-native
+ * in Node, libsodium-wrappers-sumo elsewhere); everything here calls `be()`
+ * synchronously, which fails with NOT_READY instead of a confusing wasm or N-API
+ * error if cryptoReady() was never awaited.
  */
-import sodium from 'libsodium-wrappers-sumo';
+import type sodium from 'libsodium-wrappers-sumo';
+import { be, selectBackend } from './backend.ts';
+import { wasmSodium } from './backend-wasm.ts';
 import { CryptoError } from './errors.ts';
 
-let ready = false;
+let wasm: typeof sodium | undefined;
 
-/** Resolve once libsodium's wasm is loaded. Idempotent; await it once at start-up. */
+/**
+ * Resolve once the crypto backend is loaded. Idempotent; await it once at start-up.
+ * @example await cryptoReady(); console.log(cryptoBackend()); // 'sodium-native' in Node
+ */
 export async function cryptoReady(): Promise<void> {
-  if (ready) return;
-  await sodium.ready;
-  ready = true;
+  // The wasm instance is loaded too, in parallel, only because na() promised it to
+  // code outside crypto/ (client/attachments.ts). Drop this once nothing calls na().
+  const [, w] = await Promise.all([selectBackend(), wasm ? Promise.resolve(wasm) : wasmSodium()]);
+  wasm = w;
 }
 
-/** The loaded libsodium instance; internal to crypto/. */
+/**
+ * The loaded libsodium.js (wasm) instance, whatever backend is selected.
+ * @deprecated Use the functions of crypto/ (sha256, randomBytes, …) so the fast
+ * backend is used; kept for callers outside crypto/ written before backends existed.
+ */
 export function na(): typeof sodium {
-  if (!ready) throw new CryptoError('NOT_READY');
-  return sodium;
+  if (!wasm) throw new CryptoError('NOT_READY');
+  return wasm;
 }
 
 /** BLAKE2b-256 of `data`. */
 export function hash32(data: Uint8Array): Uint8Array {
-  return na().crypto_generichash(32, data, null);
+  return be().generichash(32, data);
+}
+
+/**
+ * SHA-256 of `data` (the relay addresses blobs by it).
+ * @example const address = sha256(ciphertext);
+ */
+export function sha256(data: Uint8Array): Uint8Array {
+  return be().sha256(data);
 }
 
 /** Zero a secret buffer in place; tolerant of undefined. */
 export function wipe(buf: Uint8Array | undefined): void {
-  if (buf) na().memzero(buf);
+  if (buf) be().memzero(buf);
 }
 
 /**
- * Random bytes from the platform CSPRNG (Web Crypto getRandomValues: Node ≥ 19,
- * browsers) when present, else libsodium's. libsodium.js draws its randomness
- * through a slow JS callback (~0.5 ms per call measured here), which alone
- * capped sealing at ~2,000 envelopes/s.
+ * Random bytes from the backend's CSPRNG (libsodium's natively; Web Crypto
+ * getRandomValues under wasm, see backend-wasm.ts).
+ * @example const nonce = randomBytes(24);
  */
 export function randomBytes(n: number): Uint8Array {
-  const c = (globalThis as { crypto?: { getRandomValues?: (a: Uint8Array) => Uint8Array } }).crypto;
-  if (c?.getRandomValues && n <= 65536) return c.getRandomValues(new Uint8Array(n));
-  return na().randombytes_buf(n);
+  return be().randomBytes(n);
 }
 
-/**
- * crypto_box_seal, byte-compatible with libsodium's (ephemeral X25519 key pair,
- * nonce = BLAKE2b-192(epk || pk), output epk || crypto_box(m)), but drawing the
- * ephemeral key from randomBytes(); opens with crypto_box_seal_open.
- */
+/** crypto_box_seal to an X25519 public key; opens with DeviceKeys.openSealed (crypto_box_seal_open). */
 export function boxSeal(message: Uint8Array, recipientPublicKey: Uint8Array): Uint8Array {
-  const s = na();
-  const seed = randomBytes(32);
-  const eph = s.crypto_box_seed_keypair(seed);
-  wipe(seed);
-  const both = new Uint8Array(64);
-  both.set(eph.publicKey);
-  both.set(recipientPublicKey, 32);
-  const nonce = s.crypto_generichash(24, both, null);
-  const c = s.crypto_box_easy(message, nonce, recipientPublicKey, eph.privateKey);
-  wipe(eph.privateKey);
-  const out = new Uint8Array(32 + c.length);
-  out.set(eph.publicKey);
-  out.set(c, 32);
-  return out;
+  return be().boxSeal(message, recipientPublicKey);
 }
