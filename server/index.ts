@@ -107,7 +107,7 @@ export async function startRelay(input: RelayConfig | RelayConfigInput = {}, dep
     blobs,
     rosters,
     feeds,
-    tickets: new TicketIssuer(config.ticketSecrets, config.ticketTtlMs),
+    tickets: new TicketIssuer(config.ticketSecrets, config.ticketTtlMs, config.relayId),
     metrics,
     log,
     publishLimiter: new RateLimiter({ ratePerSecond: config.rateLimits.publishPerSecond, burst: config.rateLimits.publishBurst }),

@@ -11,7 +11,7 @@ import { challengeTranscript } from '../../protocol/handshake.ts';
 import { CHALLENGE_BYTES, HEARTBEAT_INTERVAL_MS, MAX_ENVELOPE_BYTES, MAX_FRAME_BYTES, PROTOCOL_VERSION } from '../../protocol/limits.ts';
 import { wire } from '../bytes.ts';
 import type { RelayContext } from '../context.ts';
-import { certificateHash } from '../ticket.ts';
+import type { TicketSubject } from '../ticket.ts';
 import { certificateErrorCode, verifyCertificate, verifyChallenge } from '../trust.ts';
 
 export interface PendingChallenge {
@@ -21,15 +21,15 @@ export interface PendingChallenge {
 
 export type ConnectOutcome =
   | { kind: 'refuse'; code: ErrorCode; detail: string }
-  | { kind: 'resumed'; deviceId: string; certHash: Uint8Array; expiresAt: number }
+  | { kind: 'resumed'; subject: TicketSubject; expiresAt: number }
   | { kind: 'challenge'; pending: PendingChallenge; frame: ServerFrameOf<'challenge'>; ticketError?: string };
 
 export function onConnect(ctx: RelayContext, frame: ClientFrameOf<'connect'>): ConnectOutcome {
   if (frame.v !== PROTOCOL_VERSION) return { kind: 'refuse', code: 'UNSUPPORTED_VERSION', detail: `client v${frame.v}, relay v${PROTOCOL_VERSION}` };
   let ticketError: string | undefined;
   if (frame.ticket) {
-    const check = ctx.tickets.verify(frame.ticket, frame.deviceId, ctx.now());
-    if (check.ok) return { kind: 'resumed', deviceId: frame.deviceId, certHash: check.claims.certHash, expiresAt: check.claims.expiresAt };
+    const check = ctx.tickets.verify(frame.ticket, { deviceId: frame.deviceId, relayId: ctx.config.relayId, trustedAuthorities: ctx.config.trustedAuthorities, now: ctx.now() });
+    if (check.ok) return { kind: 'resumed', subject: check.claims, expiresAt: check.claims.expiresAt };
     ticketError = check.reason;
   }
   const nonce = new Uint8Array(randomBytes(CHALLENGE_BYTES));
@@ -43,7 +43,7 @@ export function onConnect(ctx: RelayContext, frame: ClientFrameOf<'connect'>): C
 
 export type AuthOutcome =
   | { kind: 'refuse'; code: ErrorCode; detail: string }
-  | { kind: 'ok'; deviceId: string; certHash: Uint8Array; certNotAfter: number };
+  | { kind: 'ok'; subject: TicketSubject };
 
 export function onAuth(ctx: RelayContext, pending: PendingChallenge, frame: ClientFrameOf<'auth'>): AuthOutcome {
   if (ctx.config.trustedAuthorities.length === 0) {
@@ -58,7 +58,7 @@ export function onAuth(ctx: RelayContext, pending: PendingChallenge, frame: Clie
   if (cert.deviceId !== pending.deviceId) return { kind: 'refuse', code: 'AUTH_FAILED', detail: 'the certificate is for another device than `connect` named' };
   const transcript = challengeTranscript(ctx.config.relayId, pending.nonce, pending.deviceId);
   if (!verifyChallenge(frame.signature, transcript, cert.signPublicKey)) return { kind: 'refuse', code: 'AUTH_FAILED', detail: 'the challenge signature does not verify' };
-  return { kind: 'ok', deviceId: cert.deviceId, certHash: certificateHash(frame.certificate), certNotAfter: cert.notAfter };
+  return { kind: 'ok', subject: { deviceId: cert.deviceId, authorityKey: cert.authorityPublicKey, certNotAfter: cert.notAfter } };
 }
 
 export function welcomeFrame(

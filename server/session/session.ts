@@ -116,8 +116,9 @@ export class Session implements SubscriberSink {
     const out = onConnect(this.ctx, frame);
     if (out.kind === 'refuse') return this.closeWith(out.code, out.detail);
     if (out.kind === 'resumed') {
-      const ticket = this.ctx.tickets.issue(out.deviceId, out.certHash, this.ctx.now(), out.expiresAt);
-      return this.becomeReady(out.deviceId, ticket, true);
+      // Same expiry as the presented ticket: a device re-proves its key at least every ticketTtlMs.
+      const ticket = this.ctx.tickets.issue(out.subject, this.ctx.now(), out.expiresAt);
+      return this.becomeReady(out.subject.deviceId, ticket, true);
     }
     if (out.ticketError) this.sendError('TICKET_INVALID', { detail: out.ticketError });
     this.pending = out.pending;
@@ -130,8 +131,8 @@ export class Session implements SubscriberSink {
     if (!this.pending) return this.rejectBadFrame('NOT_AUTHENTICATED', 'send `connect` and wait for `challenge` before `auth`');
     const out = onAuth(this.ctx, this.pending, frame);
     if (out.kind === 'refuse') return this.closeWith(out.code, out.detail);
-    const ticket = this.ctx.tickets.issue(out.deviceId, out.certHash, this.ctx.now(), out.certNotAfter);
-    this.becomeReady(out.deviceId, ticket, false);
+    const ticket = this.ctx.tickets.issue(out.subject, this.ctx.now());
+    this.becomeReady(out.subject.deviceId, ticket, false);
   }
 
   private becomeReady(deviceId: string, ticket: { ticket: Uint8Array; expiresAt: number }, resumed: boolean): void {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../server/config.ts';
 import { RateLimiter } from '../../server/rate-limit.ts';
-import { TicketIssuer, certificateHash } from '../../server/ticket.ts';
+import { createHmac } from 'node:crypto';
+import { TicketIssuer, type TicketContext } from '../../server/ticket.ts';
 import { UwsUnavailableError, loadUws } from '../../server/uws/loader.ts';
 
 const KEY_HEX = 'a'.repeat(64);
@@ -68,38 +69,64 @@ describe('configuration', () => {
 });
 
 describe('resumption tickets', () => {
-  const cert = certificateHash(new Uint8Array([1, 2, 3]));
-  const issuer = new TicketIssuer(['s'.repeat(32)], 1000);
+  const authority = new Uint8Array(32).fill(7);
+  const subject = { deviceId: 'd_dev', authorityKey: authority, certNotAfter: 10_000 };
+  const at = (now: number, over: Partial<TicketContext> = {}): TicketContext => ({ deviceId: 'd_dev', relayId: 'relay-a', trustedAuthorities: [authority], now, ...over });
+  const issuer = new TicketIssuer(['s'.repeat(32)], 1000, 'relay-a');
 
   it('verify for the device they were issued to until they expire', () => {
-    const { ticket, expiresAt } = issuer.issue('d_dev', cert, 0, 10_000);
+    const { ticket, expiresAt } = issuer.issue(subject, 0);
     expect(expiresAt).toBe(1000);
-    expect(issuer.verify(ticket, 'd_dev', 999)).toMatchObject({ ok: true, claims: { deviceId: 'd_dev' } });
-    expect(issuer.verify(ticket, 'd_dev', 1000)).toEqual({ ok: false, reason: 'expired' });
-    expect(issuer.verify(ticket, 'd_other', 10)).toEqual({ ok: false, reason: 'wrong-device' });
+    expect(issuer.verify(ticket, at(999))).toMatchObject({ ok: true, claims: { deviceId: 'd_dev', relayId: 'relay-a', certNotAfter: 10_000 } });
+    expect(issuer.verify(ticket, at(1000))).toEqual({ ok: false, reason: 'expired' });
+    expect(issuer.verify(ticket, at(10, { deviceId: 'd_other' }))).toEqual({ ok: false, reason: 'wrong-device' });
   });
 
-  it('never outlive the certificate', () => {
-    expect(issuer.issue('d_dev', cert, 0, 500).expiresAt).toBe(500);
+  it('never outlive the certificate, nor the ticket they replace', () => {
+    expect(issuer.issue({ ...subject, certNotAfter: 500 }, 0).expiresAt).toBe(500);
+    expect(issuer.issue(subject, 0, 300).expiresAt).toBe(300);
+  });
+
+  it('are bound to the relayId: another deployment sharing the secret refuses them', () => {
+    const { ticket } = issuer.issue(subject, 0);
+    const elsewhere = new TicketIssuer(['s'.repeat(32)], 1000, 'relay-b');
+    expect(elsewhere.verify(ticket, at(10, { relayId: 'relay-b' }))).toEqual({ ok: false, reason: 'wrong-relay' });
+  });
+
+  it('are refused once the authority of the certificate is no longer trusted', () => {
+    const { ticket } = issuer.issue(subject, 0);
+    expect(issuer.verify(ticket, at(10, { trustedAuthorities: [new Uint8Array(32).fill(8)] }))).toEqual({ ok: false, reason: 'untrusted-authority' });
+    expect(issuer.verify(ticket, at(10, { trustedAuthorities: [new Uint8Array(32).fill(8), authority] })).ok).toBe(true);
+  });
+
+  it('re-check the certificate notAfter on their own', () => {
+    // A ticket whose expiry somehow exceeds the certificate (not issuable through issue()):
+    // forge the body with the issuer's own MAC to show the check does not rely on expiresAt.
+    const { ticket } = issuer.issue({ ...subject, certNotAfter: 600 }, 0);
+    const view = new DataView(ticket.buffer);
+    view.setBigUint64(1, 5000n);
+    const body = ticket.subarray(0, ticket.length - 32);
+    ticket.set(createHmac('sha256', 's'.repeat(32)).update(body).digest(), ticket.length - 32);
+    expect(issuer.verify(ticket, at(700))).toEqual({ ok: false, reason: 'cert-expired' });
   });
 
   it('refuse any flipped bit and tickets of another secret', () => {
-    const { ticket } = issuer.issue('d_dev', cert, 0, 10_000);
+    const { ticket } = issuer.issue(subject, 0);
     for (let i = 0; i < ticket.length; i++) {
       const t = ticket.slice();
       t[i]! ^= 0x01;
-      expect(issuer.verify(t, 'd_dev', 10).ok).toBe(false);
+      expect(issuer.verify(t, at(10)).ok).toBe(false);
     }
-    const other = new TicketIssuer(['o'.repeat(32)], 1000);
-    expect(other.verify(ticket, 'd_dev', 10)).toEqual({ ok: false, reason: 'forged' });
-    expect(issuer.verify(new Uint8Array(3), 'd_dev', 10)).toEqual({ ok: false, reason: 'malformed' });
+    const other = new TicketIssuer(['o'.repeat(32)], 1000, 'relay-a');
+    expect(other.verify(ticket, at(10))).toEqual({ ok: false, reason: 'forged' });
+    expect(issuer.verify(new Uint8Array(3), at(10))).toEqual({ ok: false, reason: 'malformed' });
   });
 
   it('verify under every configured secret, so secrets rotate and nodes share them', () => {
-    const old = new TicketIssuer(['o'.repeat(32)], 1000);
-    const rotated = new TicketIssuer(['n'.repeat(32), 'o'.repeat(32)], 1000);
-    const { ticket } = old.issue('d_dev', cert, 0, 10_000);
-    expect(rotated.verify(ticket, 'd_dev', 10).ok).toBe(true);
+    const old = new TicketIssuer(['o'.repeat(32)], 1000, 'relay-a');
+    const rotated = new TicketIssuer(['n'.repeat(32), 'o'.repeat(32)], 1000, 'relay-a');
+    const { ticket } = old.issue(subject, 0);
+    expect(rotated.verify(ticket, at(10)).ok).toBe(true);
   });
 });
 
