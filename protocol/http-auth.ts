@@ -6,14 +6,23 @@
  * alongside, rejects timestamps outside its clock-skew window, and remembers
  * nonces for twice that window so a captured request cannot be replayed.
  *
- * Transcript (lengths u16 big-endian):
- *   "sealrelay/http/v1" 0x00 | len METHOD | METHOD | len path?query | path?query
- *   | len timestamp | timestamp (decimal ms) | len nonce | nonce | 32 SHA-256(body)
+ * Transcript v2 (lengths u16 big-endian), made when the signer names the relay:
+ *   "sealrelay/http/v2" 0x00 | len relayId | relayId | len METHOD | METHOD
+ *   | len path?query | path?query | len timestamp | timestamp (decimal ms)
+ *   | len nonce | nonce | 32 SHA-256(body)
+ *   | for each name of HTTP_SIGNED_HEADERS, in that order: len name | name | len value | value
+ * A missing header signs as the empty value, so adding one later breaks the signature too.
  *
- * The domain tag differs from the WebSocket transcript's ("sealrelay/auth/v1"),
+ * Transcript v1 (legacy, no relayId and no headers) is the same without the relayId and
+ * header parts, under "sealrelay/http/v1". It is what `httpRequestTranscript` makes when
+ * `relayId` is not given; relays accept it only while `http.acceptLegacySignatures` is on
+ * (server/README.md). The two domain tags differ, so a v2 signature can never pass as v1.
+ *
+ * Both domain tags differ from the WebSocket transcript's ("sealrelay/auth/v1"),
  * so a signature made for one can never be used as the other.
  */
 export const HTTP_AUTH_DOMAIN = 'sealrelay/http/v1';
+export const HTTP_AUTH_DOMAIN_V2 = 'sealrelay/http/v2';
 
 /** Request headers of a signed request (lower case, as HTTP/1.1 servers see them). */
 export const HTTP_AUTH_HEADERS = {
@@ -32,6 +41,9 @@ export const HTTP_CLIENT_MSG_ID_HEADER = 'x-sealrelay-client-msg-id';
 /** SHA-256 of an uploaded blob, hex. */
 export const HTTP_CONTENT_SHA256_HEADER = 'x-sealrelay-content-sha256';
 
+/** Every header whose value the relay acts on: all are covered by a v2 signature. */
+export const HTTP_SIGNED_HEADERS = [HTTP_CLIENT_MSG_ID_HEADER, HTTP_CONTENT_SHA256_HEADER] as const;
+
 const enc = new TextEncoder();
 
 export interface HttpSignedParts {
@@ -43,18 +55,34 @@ export interface HttpSignedParts {
   readonly nonce: string;
   /** SHA-256 of the request body (of the empty string for GET). */
   readonly bodySha256: Uint8Array;
+  /**
+   * The relay's `relayId` (from the WebSocket `challenge`, or `GET /healthz`). Given,
+   * the transcript is v2: bound to that relay cluster and covering HTTP_SIGNED_HEADERS.
+   */
+  readonly relayId?: string;
+  /** Request headers (any case); only those named in HTTP_SIGNED_HEADERS are signed. v2 only. */
+  readonly headers?: Readonly<Record<string, string | undefined>>;
 }
 
+/**
+ * The bytes a device signs (crypto `signChallenge`) for a signed HTTP request.
+ * @example
+ *   const headers = { [HTTP_CLIENT_MSG_ID_HEADER]: 'm-1' };
+ *   const sig = signChallenge(keys, httpRequestTranscript({ method: 'POST', pathAndQuery, timestamp, nonce, bodySha256, relayId, headers }));
+ */
 export function httpRequestTranscript(p: HttpSignedParts): Uint8Array {
   if (p.bodySha256.byteLength !== 32) throw new RangeError('bodySha256 must be 32 bytes');
+  const v2 = p.relayId !== undefined;
   const parts = [
-    enc.encode(HTTP_AUTH_DOMAIN),
+    enc.encode(v2 ? HTTP_AUTH_DOMAIN_V2 : HTTP_AUTH_DOMAIN),
     new Uint8Array([0]),
+    ...(v2 ? lp(enc.encode(p.relayId)) : []),
     ...lp(enc.encode(p.method.toUpperCase())),
     ...lp(enc.encode(p.pathAndQuery)),
     ...lp(enc.encode(String(p.timestamp))),
     ...lp(enc.encode(p.nonce)),
     p.bodySha256,
+    ...(v2 ? HTTP_SIGNED_HEADERS.flatMap((name) => [...lp(enc.encode(name)), ...lp(enc.encode(headerValue(p.headers, name)))]) : []),
   ];
   const out = new Uint8Array(parts.reduce((n, x) => n + x.byteLength, 0));
   let off = 0;
@@ -63,6 +91,12 @@ export function httpRequestTranscript(p: HttpSignedParts): Uint8Array {
     off += x.byteLength;
   }
   return out;
+}
+
+function headerValue(headers: HttpSignedParts['headers'], name: string): string {
+  if (!headers) return '';
+  for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === name) return (v ?? '').trim();
+  return '';
 }
 
 function lp(b: Uint8Array): Uint8Array[] {

@@ -60,6 +60,8 @@ export const RelayConfigSchema = z.object({
   relayId: z.string().min(1).max(128).default(`sealrelay-${hostname()}`),
   /** Redis URL: when set, the relay uses the Redis store instead of memory. */
   redisUrl: z.string().url().optional(),
+  /** Redis Cluster seed nodes (`host:port`, comma-separated in the environment); wins over redisUrl. */
+  redisCluster: z.preprocess(listOf, z.array(z.string().regex(/^(redis:\/\/)?[^\s:/]+:\d{1,5}$/, 'each seed must be host:port'))).optional(),
   trustedAuthorities: AuthorityKeys.default([]),
   /** First secret signs new tickets; all of them verify (rotation). Empty: a random secret per process. */
   ticketSecrets: TicketSecrets.default([]),
@@ -110,11 +112,29 @@ export const RelayConfigSchema = z.object({
       dir: z.string().min(1).optional(),
       /** Memory blob store only: total bytes held. */
       memoryBudgetBytes: int(1024 * 1024, 64 * 1024 * 1024 * 1024).default(256 * 1024 * 1024),
+      /** Memory blob store only: bytes one order, and one uploading device, may hold (so one member cannot fill the budget). */
+      memoryQuotaPerOrderBytes: int(1024 * 1024, 64 * 1024 * 1024 * 1024).default(64 * 1024 * 1024),
+      memoryQuotaPerDeviceBytes: int(1024 * 1024, 64 * 1024 * 1024 * 1024).default(64 * 1024 * 1024),
     })
-    .default({ maxBytes: MAX_BLOB_BYTES, ttlMs: 30 * 24 * 3600_000, memoryBudgetBytes: 256 * 1024 * 1024 }),
+    .default({
+      maxBytes: MAX_BLOB_BYTES,
+      ttlMs: 30 * 24 * 3600_000,
+      memoryBudgetBytes: 256 * 1024 * 1024,
+      memoryQuotaPerOrderBytes: 64 * 1024 * 1024,
+      memoryQuotaPerDeviceBytes: 64 * 1024 * 1024,
+    }),
   http: z
-    .object({ maxClockSkewMs: int(1000, 3600_000).default(60_000) })
-    .default({ maxClockSkewMs: 60_000 }),
+    .object({
+      maxClockSkewMs: int(1000, 3600_000).default(60_000),
+      /**
+       * Accept v1 request signatures (no relayId, no signed headers) during the
+       * migration of clients to v2 (protocol/http-auth.ts). Turn off once every
+       * caller signs v2: v1 requests can be replayed to another cluster that trusts
+       * the same authority, and their semantic headers can be altered.
+       */
+      acceptLegacySignatures: bool.default(true),
+    })
+    .default({ maxClockSkewMs: 60_000, acceptLegacySignatures: true }),
   /** How long shutdown waits for in-flight appends before closing anyway. */
   shutdownGraceMs: int(0, 600_000).default(10_000),
 });
@@ -128,6 +148,7 @@ const SOURCES: ReadonlyArray<{ path: string; env?: string; flag?: string }> = [
   { path: 'port', env: 'PORT', flag: '--port' },
   { path: 'relayId', env: 'SEALRELAY_RELAY_ID', flag: '--relay-id' },
   { path: 'redisUrl', env: 'REDIS_URL', flag: '--redis-url' },
+  { path: 'redisCluster', env: 'SEALRELAY_REDIS_CLUSTER', flag: '--redis-cluster' },
   { path: 'trustedAuthorities', env: 'SEALRELAY_TRUSTED_AUTHORITIES', flag: '--trust' },
   { path: 'ticketSecrets', env: 'SEALRELAY_TICKET_SECRET' },
   { path: 'ticketTtlMs', env: 'SEALRELAY_TICKET_TTL_MS' },
@@ -152,7 +173,10 @@ const SOURCES: ReadonlyArray<{ path: string; env?: string; flag?: string }> = [
   { path: 'blobs.ttlMs', env: 'SEALRELAY_BLOB_TTL_MS' },
   { path: 'blobs.dir', env: 'SEALRELAY_BLOB_DIR', flag: '--blob-dir' },
   { path: 'blobs.memoryBudgetBytes', env: 'SEALRELAY_BLOB_MEMORY_BUDGET_BYTES' },
+  { path: 'blobs.memoryQuotaPerOrderBytes', env: 'SEALRELAY_BLOB_MEMORY_QUOTA_PER_ORDER_BYTES' },
+  { path: 'blobs.memoryQuotaPerDeviceBytes', env: 'SEALRELAY_BLOB_MEMORY_QUOTA_PER_DEVICE_BYTES' },
   { path: 'http.maxClockSkewMs', env: 'SEALRELAY_HTTP_MAX_CLOCK_SKEW_MS' },
+  { path: 'http.acceptLegacySignatures', env: 'SEALRELAY_HTTP_ACCEPT_LEGACY_SIGNATURES' },
   { path: 'shutdownGraceMs', env: 'SEALRELAY_SHUTDOWN_GRACE_MS' },
 ];
 

@@ -31,6 +31,7 @@ export class RelayMetrics {
     registers: [this.registry],
   });
   readonly httpRequests = new Counter({ name: 'sealrelay_http_requests_total', help: 'HTTP requests by route and status', labelNames: ['route', 'status'], registers: [this.registry] });
+  readonly httpLegacySignatures = new Counter({ name: 'sealrelay_http_legacy_signatures_total', help: 'Signed HTTP requests accepted with the v1 transcript (no relayId, no signed headers): callers still to migrate', registers: [this.registry] });
 
   private readonly inByType = new Map<string, Counter.Internal>();
   private readonly outByType = new Map<string, Counter.Internal>();

@@ -209,8 +209,27 @@ export async function fetchRosters(ctx: RelayContext, device: string, order: str
   return { rosters };
 }
 
-/** History after `afterSeq` as `device` may see it (same visibility and `prev` links as a subscription). */
-export async function readHistory(ctx: RelayContext, device: string, order: string, afterSeq: number, limit: number): Promise<{ messages: DeliveredMessage[]; headSeq: number; nextAfterSeq: number }> {
+/**
+ * Envelope bytes in one HTTP history page. Without it one signed GET could make the
+ * relay build 256 × 96 KiB of envelopes as base64 JSON (~33 MiB) in memory; 1 MiB
+ * (~1.4 MiB of JSON) still carries hundreds of typical chat messages.
+ */
+export const HISTORY_BYTES_BUDGET = 1024 * 1024;
+
+/**
+ * History after `afterSeq` as `device` may see it (same visibility and `prev` links
+ * as a subscription), at most `limit` messages read and HISTORY_BYTES_BUDGET envelope
+ * bytes returned; page on with `after = nextAfterSeq` (always at least one message
+ * further, so paging ends).
+ */
+export async function readHistory(
+  ctx: RelayContext,
+  device: string,
+  order: string,
+  afterSeq: number,
+  limit: number,
+  budgetBytes = HISTORY_BYTES_BUDGET,
+): Promise<{ messages: DeliveredMessage[]; headSeq: number; nextAfterSeq: number }> {
   await requireMember(ctx, order, device);
   const oldest = await ctx.metrics.timeStore('oldest', () => ctx.store.oldest(order));
   if (afterSeq + 1 < oldest) throw Object.assign(new ProtocolError('HISTORY_TRIMMED', `oldest held is ${oldest}`), { oldestSeq: oldest });
@@ -219,13 +238,19 @@ export async function readHistory(ctx: RelayContext, device: string, order: stri
   if (maxEpoch > 0) await ctx.rosters.ensureEpoch(order, maxEpoch);
   const messages: DeliveredMessage[] = [];
   let prev = afterSeq;
+  let dealtWith = afterSeq;
+  let bytes = 0;
   for (const m of batch) {
-    if (!ctx.rosters.canRead(order, m.epoch, m.scope, device)) continue;
-    messages.push({ seq: m.seq, prev, envelope: wire(m.envelope), at: m.at });
-    prev = m.seq;
+    if (ctx.rosters.canRead(order, m.epoch, m.scope, device)) {
+      if (messages.length > 0 && bytes + m.envelope.byteLength > budgetBytes) break;
+      messages.push({ seq: m.seq, prev, envelope: wire(m.envelope), at: m.at });
+      bytes += m.envelope.byteLength;
+      prev = m.seq;
+    }
+    dealtWith = m.seq;
   }
   const headSeq = await ctx.store.head(order);
-  return { messages, headSeq, nextAfterSeq: batch.length > 0 ? batch[batch.length - 1]!.seq : afterSeq };
+  return { messages, headSeq, nextAfterSeq: dealtWith };
 }
 
 export function sha256(data: Uint8Array): Uint8Array {

@@ -19,7 +19,13 @@ const KeyPackagesBody = z.object({ packages: z.array(z.string().max(4 * MAX_KEY_
 let nextRequest = 0;
 
 export function registerHttpRoutes(transport: Transport, ctx: RelayContext, isReady: () => boolean): void {
-  const signer = new SignedRequestVerifier(ctx.config.trustedAuthorities, ctx.config.http.maxClockSkewMs, ctx.now);
+  const signer = new SignedRequestVerifier({
+    trustedAuthorities: ctx.config.trustedAuthorities,
+    relayId: ctx.config.relayId,
+    maxSkewMs: ctx.config.http.maxClockSkewMs,
+    acceptLegacy: ctx.config.http.acceptLegacySignatures,
+    now: ctx.now,
+  });
 
   /** Wrap a handler: request id, metrics, logging, error mapping. */
   const route = (method: HttpMethod, pattern: string, maxBodyBytes: number, name: string, handler: HttpHandler): void => {
@@ -40,20 +46,33 @@ export function registerHttpRoutes(transport: Transport, ctx: RelayContext, isRe
     });
   };
 
-  /** Authenticate, rate-limit, validate the order id. */
-  const signed = (req: HttpRequest): { device: string; order: string; query: URLSearchParams } => {
-    const device = signer.verify(req);
-    const take = ctx.frameLimiter.take(device, ctx.now());
+  /**
+   * Authenticate, rate-limit, refuse replays (in that order: the nonce is remembered
+   * only for requests within the device's rate, so a flood cannot fill the nonce
+   * store), then hand back the device and the path's first parameter.
+   */
+  const signed = async (req: HttpRequest): Promise<{ device: string; order: string; query: URLSearchParams }> => {
+    const s = signer.verify(req);
+    const take = ctx.frameLimiter.take(s.device, ctx.now());
     if (!take.ok) throw Object.assign(new ProtocolError('RATE_LIMITED'), { retryAfterMs: take.retryAfterMs });
+    let fresh: boolean;
+    try {
+      fresh = await ctx.metrics.timeStore('rememberNonce', () => ctx.store.rememberNonce(s.nonceKey, s.nonceTtlMs));
+    } catch {
+      throw new ProtocolError('STORE_UNAVAILABLE', 'the replay check could not reach the store; retry with a new nonce');
+    }
+    if (!fresh) throw new ProtocolError('AUTH_FAILED', 'this signed request was already used (replay), or the relay cannot remember more nonces right now; sign again with a new nonce');
+    if (s.legacy) ctx.metrics.httpLegacySignatures.inc();
     const order = req.params[0] ?? '';
-    return { device, order, query: new URLSearchParams(req.query) };
+    return { device: s.device, order, query: new URLSearchParams(req.query) };
   };
   const orderId = (order: string): string => {
     if (!Id.safeParse(order).success) throw new ProtocolError('BAD_FRAME', 'order id: 1..128 UTF-8 bytes without control characters');
     return order;
   };
 
-  route('get', '/healthz', 0, 'healthz', () => json(200, { ok: true }));
+  // relayId is public (every challenge carries it): HTTP-only callers learn here what to sign.
+  route('get', '/healthz', 0, 'healthz', () => json(200, { ok: true, relayId: ctx.config.relayId }));
   route('get', '/readyz', 0, 'readyz', async () => {
     const storeOk = await ctx.store.ping().catch(() => false);
     const ok = storeOk && isReady();
@@ -62,7 +81,7 @@ export function registerHttpRoutes(transport: Transport, ctx: RelayContext, isRe
   route('get', '/metrics', 0, 'metrics', async () => ({ status: 200, headers: { 'content-type': ctx.metrics.registry.contentType }, body: await ctx.metrics.registry.metrics() }));
 
   route('post', '/v1/orders/:order/messages', MAX_ENVELOPE_BYTES, 'publish', async (req) => {
-    const { device, order } = signed(req);
+    const { device, order } = await signed(req);
     const clientMsgId = req.header(HTTP_CLIENT_MSG_ID_HEADER);
     if (!ClientMsgId.safeParse(clientMsgId).success) throw new ProtocolError('BAD_FRAME', `header ${HTTP_CLIENT_MSG_ID_HEADER}: 1..64 bytes`);
     if (req.body.byteLength === 0) throw new ProtocolError('BAD_FRAME', 'the body must be the sealed envelope');
@@ -74,7 +93,7 @@ export function registerHttpRoutes(transport: Transport, ctx: RelayContext, isRe
   });
 
   route('get', '/v1/orders/:order/messages', 0, 'history', async (req) => {
-    const { device, order, query } = signed(req);
+    const { device, order, query } = await signed(req);
     const after = intParam(query, 'after') ?? 0;
     const limit = intParam(query, 'limit') ?? 100;
     if (Number.isNaN(after) || Number.isNaN(limit) || limit < 1) throw new ProtocolError('BAD_FRAME', 'after and limit must be non-negative integers, limit ≥ 1');
@@ -88,13 +107,13 @@ export function registerHttpRoutes(transport: Transport, ctx: RelayContext, isRe
   });
 
   route('put', '/v1/orders/:order/roster', MAX_ROSTER_BYTES, 'roster_put', async (req) => {
-    const { order } = signed(req);
+    const { order } = await signed(req);
     const r = await putRoster(ctx, orderId(order), req.body);
     return json(200, { order, epoch: r.epoch, hash: Buffer.from(r.hash).toString('hex') });
   });
 
   route('get', '/v1/orders/:order/rosters', 0, 'rosters', async (req) => {
-    const { device, order, query } = signed(req);
+    const { device, order, query } = await signed(req);
     const from = intParam(query, 'from') ?? 1;
     if (Number.isNaN(from) || from < 1) throw new ProtocolError('BAD_FRAME', 'from must be an epoch ≥ 1');
     const page = await fetchRosters(ctx, device, orderId(order), from, MAX_ROSTERS_PER_GET);
@@ -102,7 +121,7 @@ export function registerHttpRoutes(transport: Transport, ctx: RelayContext, isRe
   });
 
   route('post', '/v1/orders/:order/key-packages', MAX_KEY_PACKAGES_PER_PUT * MAX_KEY_PACKAGE_BYTES * 2, 'kp_put', async (req) => {
-    const { device, order } = signed(req);
+    const { device, order } = await signed(req);
     let body;
     try {
       body = KeyPackagesBody.parse(JSON.parse(new TextDecoder().decode(req.body)));
@@ -116,7 +135,7 @@ export function registerHttpRoutes(transport: Transport, ctx: RelayContext, isRe
   });
 
   route('get', '/v1/orders/:order/key-packages', 0, 'kp_get', async (req) => {
-    const { device, order, query } = signed(req);
+    const { device, order, query } = await signed(req);
     const epoch = intParam(query, 'epoch');
     if (Number.isNaN(epoch)) throw new ProtocolError('BAD_FRAME', 'epoch must be an integer');
     const afterHex = query.get('after');
@@ -126,7 +145,7 @@ export function registerHttpRoutes(transport: Transport, ctx: RelayContext, isRe
   });
 
   route('post', '/v1/orders/:order/blobs', ctx.config.blobs.maxBytes, 'blob_put', async (req) => {
-    const { device, order } = signed(req);
+    const { device, order } = await signed(req);
     const hex = req.header(HTTP_CONTENT_SHA256_HEADER);
     if (!/^[0-9a-f]{64}$/i.test(hex)) throw new ProtocolError('BAD_FRAME', `header ${HTTP_CONTENT_SHA256_HEADER}: SHA-256 of the body, 64 hex digits`);
     if (req.body.byteLength === 0) throw new ProtocolError('BAD_FRAME', 'empty blob');
@@ -135,8 +154,9 @@ export function registerHttpRoutes(transport: Transport, ctx: RelayContext, isRe
   });
 
   route('get', '/v1/blobs/:id', 0, 'blob_get', async (req) => {
-    const device = signer.verify(req);
-    const data = await getBlob(ctx, device, req.params[0] ?? '');
+    // Signed, rate-limited and replay-checked like every other call (the id is the path's parameter).
+    const { device, order: blobId } = await signed(req);
+    const data = await getBlob(ctx, device, blobId);
     return { status: 200, headers: { 'content-type': 'application/octet-stream' }, body: data };
   });
 
