@@ -22,13 +22,14 @@ import type { BackoffOptions } from './backoff.ts';
 import type { AttachmentRef } from './messages.ts';
 import { wire } from './bytes.ts';
 import { systemClock, type Clock } from './clock.ts';
-import { Connection, type ConnectionState, type StateChange } from './connection.ts';
+import { Connection, type ConnectionEvents, type ConnectionState, type StateChange } from './connection.ts';
 import { relayError } from './requests.ts';
 import { Emitter } from './emitter.ts';
 import { SealRelayError } from './errors.ts';
 import { Inbox } from './inbox.ts';
 import { OrderSession, type OrderContext } from './order.ts';
 import { Outbox, type OutboxEntry, type OutboxOptions } from './outbox.ts';
+import { SelfKeys } from './self-keys.ts';
 import type { ClientStorage } from './storage/types.ts';
 import type { Transport } from './transport/types.ts';
 
@@ -74,6 +75,8 @@ export interface ClientWarning {
 
 export interface ClientEvents extends Record<string, unknown> {
   state: StateChange;
+  /** A socket ended and another attempt is scheduled (code, reason, attempt, delayMs). */
+  reconnecting: ConnectionEvents['reconnecting'];
   warning: ClientWarning;
   /** The relay durably stored a publish (including ones from before a restart). */
   acked: { readonly order: string; readonly clientMsgId: string; readonly seq: number; readonly duplicate: boolean };
@@ -114,6 +117,7 @@ export class SealRelayClient extends Emitter<ClientEvents> {
       outbox,
       inbox,
       storage: opts.storage,
+      selfKeys: new SelfKeys(opts.storage, keys),
       clock: this.clock,
       rotation: opts.rotation ?? DEFAULT_ROTATION,
       ackDelayMs: opts.ackDelayMs ?? 50,
@@ -121,6 +125,7 @@ export class SealRelayClient extends Emitter<ClientEvents> {
       forget: (order) => this.sessions.delete(order),
     };
     this.connection.on('state', (s) => this.emit('state', s));
+    this.connection.on('reconnecting', (r) => this.emit('reconnecting', r));
     this.connection.on('welcome', () => this.onWelcome());
     this.connection.on('frame', (f) => this.onFrame(f));
   }
@@ -154,6 +159,12 @@ export class SealRelayClient extends Emitter<ClientEvents> {
 
   connect(): void {
     this.connection.connect();
+  }
+
+  /** Drop the connection until connect() (e.g. the app went to the background); sessions stay open and resume. */
+  disconnect(): void {
+    this.clearPump();
+    this.connection.disconnect();
   }
 
   /** Final: stop reconnecting, end every order session. Unsent messages stay in the outbox for the next process. */

@@ -54,8 +54,12 @@ export interface OrderEvents extends Record<string, unknown> {
   warning: OrderWarning;
   /** A new roster epoch was accepted. */
   roster: VerifiedRoster;
-  /** This device is no longer a member: the session has stopped. */
-  removed: { readonly epoch: number };
+  /**
+   * This device is no longer a member: the session has stopped. `verified`: a signed
+   * roster of `epoch` shows it; otherwise only the relay said so (MEMBER_REMOVED) and
+   * withheld the new roster, as relays do for removed devices.
+   */
+  removed: { readonly epoch: number; readonly verified: boolean };
 }
 
 

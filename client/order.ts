@@ -39,7 +39,8 @@ import { chainWarning, type OrderEvents, type OrderWarning, type ReceivedMessage
 import { MessageStream } from './message-stream.ts';
 import { installKeyPackages, openDelivered, type KeyFetcher } from './open.ts';
 import type { Outbox, OutboxEntry } from './outbox.ts';
-import { RosterSync } from './roster-sync.ts';
+import { RosterSync, type RosterFetcher } from './roster-sync.ts';
+import type { SelfKeys } from './self-keys.ts';
 import type { ClientStorage } from './storage/types.ts';
 
 export type { OrderEvents, OrderWarning, ReceivedMessage, SendOptions, SentMessage, Sender } from './order-types.ts';
@@ -53,6 +54,7 @@ export interface OrderContext {
   readonly outbox: Outbox;
   readonly inbox: Inbox;
   readonly storage: ClientStorage;
+  readonly selfKeys: SelfKeys;
   readonly clock: Clock;
   readonly rotation: SenderKeyRotation;
   readonly ackDelayMs: number;
@@ -90,12 +92,12 @@ export class OrderSession extends Emitter<OrderEvents> {
 
   /** @internal use SealRelayClient.openOrder() */
   static async open(orderId: string, ctx: OrderContext): Promise<OrderSession> {
-    const fetch = (fromEpoch: number) => ctx.connection.request({ t: 'roster_get', rid: 0, order: orderId, fromEpoch }, ['rosters']).then((f) => f.rosters);
-    const rosters = await RosterSync.load(orderId, fetch, ctx.storage, ctx.trustedAuthorities, ctx.clock.now());
+    const rosters = await RosterSync.load(orderId, rosterFetcher(ctx.connection, orderId), ctx.storage, ctx.trustedAuthorities, ctx.clock.now());
     if (!rosters.head.memberByDevice(ctx.keys.deviceId)) throw new SealRelayError('NOT_A_MEMBER', `this device is not in epoch ${rosters.head.epoch} of ${orderId}`);
     await ctx.inbox.open(orderId);
     const session = new OrderSession(orderId, ctx, rosters);
     session.resumedMidHistory = ctx.inbox.resumeAfter(orderId) > 0;
+    for (const own of await ctx.selfKeys.load(orderId)) session.receiver.install(own);
     await session.fetchKeys();
     return session;
   }
@@ -176,7 +178,10 @@ export class OrderSession extends Emitter<OrderEvents> {
     const key = OutboundSenderKey.create({ orderId: this.orderId, epoch: head.epoch, scope, senderDeviceId: this.ctx.keys.deviceId, now });
     // Our own messages come back in the sequence too; install the chain so we can open them like anyone's.
     const { chainKey, index } = key.snapshot();
-    this.receiver.install({ orderId: this.orderId, epoch: head.epoch, scope, senderDeviceId: this.ctx.keys.deviceId, senderKeyId: key.senderKeyId, startIndex: index, chainKey });
+    const own = { orderId: this.orderId, epoch: head.epoch, scope, senderDeviceId: this.ctx.keys.deviceId, senderKeyId: key.senderKeyId, startIndex: index, chainKey };
+    this.receiver.install(own);
+    // Stored before anything sealed with it exists, so a restarted process can open its own messages.
+    await this.ctx.selfKeys.save(own);
     const packages = createKeyPackages(key, this.ctx.keys, head).map((p) => p.bytes);
     for (let i = 0; i < packages.length; i += MAX_KEY_PACKAGES_PER_PUT) {
       await this.ctx.outbox.addKeyPackages(this.orderId, packages.slice(i, i + MAX_KEY_PACKAGES_PER_PUT), now, { epoch: head.epoch, scope });
@@ -205,6 +210,12 @@ export class OrderSession extends Emitter<OrderEvents> {
         held.reject(e as Error);
         return;
       }
+    }
+    // Key packages of an epoch that has since ended are refused by design; the envelopes they
+    // unlocked are refused as EPOCH_STALE and re-sealed above, so this is not worth a warning.
+    if (entry.type === 'kp' && code === 'KEY_PACKAGE_INVALID' && !this.ended) {
+      await this.refreshRosters();
+      if (Number(entry.meta?.epoch ?? 0) < this.rosters.head.epoch) return;
     }
     const err = new SealRelayError(code, message);
     held?.reject(err);
@@ -303,10 +314,18 @@ export class OrderSession extends Emitter<OrderEvents> {
     }, this.ctx.ackDelayMs);
   }
 
-  /** Fetch this device's key packages (of one epoch, or all) and install the valid ones. */
+  /** Fetch this device's key packages (of one epoch, or all; every page) and install the valid ones. */
   private async fetchKeys(epoch?: number): Promise<void> {
-    const f = await this.ctx.connection.request({ t: 'kp_get', rid: 0, order: this.orderId, ...(epoch === undefined ? {} : { epoch }) }, ['kp']);
-    for (const w of installKeyPackages(f.packages, this.ctx.keys, this.rosters, this.receiver, this.rejectedPackages)) this.warn(w);
+    let after: Uint8Array | undefined;
+    for (let pages = 0; pages < 1000; pages++) {
+      const f = await this.ctx.connection.request(
+        { t: 'kp_get', rid: 0, order: this.orderId, ...(epoch === undefined ? {} : { epoch }), ...(after ? { after: wire(after) } : {}) },
+        ['kp'],
+      );
+      for (const w of installKeyPackages(f.packages, this.ctx.keys, this.rosters, this.receiver, this.rejectedPackages)) this.warn(w);
+      if (!f.next) break;
+      after = f.next;
+    }
   }
 
   // ------------------------------------------------------------ rosters
@@ -329,8 +348,7 @@ export class OrderSession extends Emitter<OrderEvents> {
 
   private async refreshRosters(): Promise<void> {
     try {
-      const fetch = (fromEpoch: number) => this.ctx.connection.request({ t: 'roster_get', rid: 0, order: this.orderId, fromEpoch }, ['rosters']).then((f) => f.rosters);
-      for (const r of await this.rosters.refresh(fetch, this.ctx.clock.now())) this.onNewEpoch(r);
+      for (const r of await this.rosters.refresh(rosterFetcher(this.ctx.connection, this.orderId), this.ctx.clock.now())) this.onNewEpoch(r);
     } catch (e) {
       this.warn({ code: e instanceof SealRelayError ? e.code : 'ROSTER_REJECTED', message: (e as Error).message });
     }
@@ -340,14 +358,23 @@ export class OrderSession extends Emitter<OrderEvents> {
     this.emit('roster', r);
     if (!r.memberByDevice(this.ctx.keys.deviceId)) {
       this.stop();
-      this.emit('removed', { epoch: r.epoch });
+      this.emit('removed', { epoch: r.epoch, verified: true });
     }
     // Sender keys rotate lazily: needsRotation() sees the epoch moved on the next send.
   }
 
-  /** @internal the relay ended the subscription (e.g. MEMBER_REMOVED). */
+  /**
+   * @internal the relay ended the subscription. With MEMBER_REMOVED, look for the
+   * signed roster that removed us; a relay serves a removed device no roster past
+   * its last membership, so if none comes the relay's word stands (it could stop
+   * delivering anyway) and the removal is reported as unverified.
+   */
   async onUnsubscribed(code: string | undefined): Promise<void> {
-    if (code === 'MEMBER_REMOVED') await this.refreshRosters();
+    if (code !== 'MEMBER_REMOVED' || this.ended) return;
+    await this.refreshRosters();
+    if (this.ended) return;
+    this.stop();
+    this.emit('removed', { epoch: this.rosters.head.epoch + 1, verified: false });
   }
 
   private stop(): void {
@@ -363,4 +390,12 @@ export class OrderSession extends Emitter<OrderEvents> {
   private warn(w: Omit<OrderWarning, 'order'>): void {
     this.emit('warning', { order: this.orderId, ...w });
   }
+}
+
+function rosterFetcher(connection: Connection, order: string): RosterFetcher {
+  return (fromEpoch) =>
+    connection.request({ t: 'roster_get', rid: 0, order, fromEpoch }, ['rosters']).then((f) => ({
+      rosters: f.rosters,
+      ...(f.nextEpoch === undefined ? {} : { nextEpoch: f.nextEpoch }),
+    }));
 }

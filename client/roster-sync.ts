@@ -6,16 +6,17 @@
  */
 import { z } from 'zod';
 import { RosterChain, isCryptoError, type RosterLink, type VerifiedRoster } from '../crypto/index.ts';
-import { MAX_ROSTERS_PER_GET } from '../protocol/index.ts';
 import { SealRelayError } from './errors.ts';
 import { getJson, setJson, type ClientStorage } from './storage/types.ts';
 
 const Pin = z.object({ epoch: z.number().int().positive(), hash: z.string().regex(/^[0-9a-f]{64}$/) });
 const keyOf = (order: string) => `roster/${order}`;
+/** Pages of `rosters` followed in one refresh: far beyond any real order's chain. */
+const MAX_PAGES = 1000;
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 
-/** Fetch rosters of an order from `fromEpoch` (ascending); the relay returns at most MAX_ROSTERS_PER_GET. */
-export type RosterFetcher = (fromEpoch: number) => Promise<readonly Uint8Array[]>;
+/** Fetch a page of an order's rosters from `fromEpoch` (ascending); `nextEpoch` when more follow. */
+export type RosterFetcher = (fromEpoch: number) => Promise<{ readonly rosters: readonly Uint8Array[]; readonly nextEpoch?: number }>;
 
 export class RosterSync {
   private constructor(
@@ -68,16 +69,17 @@ export class RosterSync {
   /** Fetch and accept every epoch after the head. Returns the newly accepted rosters. */
   async refresh(fetch: RosterFetcher, now: number): Promise<VerifiedRoster[]> {
     const added: VerifiedRoster[] = [];
-    for (;;) {
-      const from = (this.chain.head?.epoch ?? 0) + 1;
-      const batch = await fetch(from);
-      for (const bytes of batch) {
+    let from = (this.chain.head?.epoch ?? 0) + 1;
+    for (let pages = 0; pages < MAX_PAGES; pages++) {
+      const page = await fetch(from);
+      for (const bytes of page.rosters) {
         const before = this.chain.head?.epoch ?? 0;
         const r = this.acceptOrThrow(bytes, now);
         if (r.epoch > before) added.push(r);
       }
-      // Stop on a short batch, and on one that did not move the head (a relay looping us).
-      if (batch.length < MAX_ROSTERS_PER_GET || (this.chain.head?.epoch ?? 0) < from) break;
+      // Follow the relay's paging, but only forward: a relay cannot loop us.
+      if (page.nextEpoch === undefined || page.nextEpoch <= from) break;
+      from = page.nextEpoch;
     }
     if (added.length > 0) await this.persist();
     return added;

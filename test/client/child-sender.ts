@@ -18,6 +18,9 @@ const client = await SealRelayClient.create({
 });
 client.connect();
 const order = await client.openOrder(cfg.order);
+// Anything the relay refuses is worth seeing in the test's output.
+client.on('warning', (w) => process.stderr.write(`child warning: ${w.code} ${w.message}\n`));
+order.on('warning', (w) => process.stderr.write(`child order warning: ${w.code} ${w.message}\n`));
 for (let i = 0; i < cfg.count; i++) {
   await order.send('text', { text: `k${i}` });
   process.stdout.write(`stored ${i}\n`);

@@ -6,7 +6,8 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { ToxicProxy } from '../../loadtest/net/proxy.ts';
 import type { RunningRelay } from '../../server/index.ts';
 import type { SealRelayClient } from '../../client/client.ts';
 import { FileStorage } from '../../client/storage/file.ts';
@@ -130,8 +131,11 @@ describe('SDK delivery under failure', () => {
     await admin.putRoster(id, rosterFor(w, id, [w.shipper, w.consignee, w.dispatcher]).bytes);
     const got = record(await b.openOrder(id));
     const hex = (u: Uint8Array) => Buffer.from(u).toString('hex');
+    // A slow path for the child (100 ms each way) so acknowledgements lag far behind what it stores.
+    const slow = await ToxicProxy.start({ upstream: { host: '127.0.0.1', port: relay.port }, toxics: { up: { latencyMs: 100 }, down: { latencyMs: 100 } } });
+    onTestFinished(() => slow.close());
     const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'child-sender.ts')], {
-      env: { ...process.env, SEALRELAY_CHILD: JSON.stringify({ url: relay.url, keys: hex(w.shipper.keys.serialize()), cert: hex(w.shipper.cert), trusted: w.trusted.map(hex), order: id, dir, count: 400 }) },
+      env: { ...process.env, SEALRELAY_CHILD: JSON.stringify({ url: `ws://127.0.0.1:${slow.port}/`, keys: hex(w.shipper.keys.serialize()), cert: hex(w.shipper.cert), trusted: w.trusted.map(hex), order: id, dir, count: 400 }) },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     let lastStored = -1;
@@ -151,12 +155,18 @@ describe('SDK delivery under failure', () => {
     const restarted = await client(w.shipper, { storage: new FileStorage(dir) });
     // Read before the first socket event: what the killed process left unacknowledged.
     const leftOver = restarted.pendingCount();
+    // The restarted sender follows the order too, and must be able to open its own earlier messages.
+    const own = record(await restarted.openOrder(id));
     await waitFor(() => restarted.pendingCount() === 0, 20_000, 'the restarted outbox to drain');
     await new Promise((r) => setTimeout(r, 300));
     const seen = texts(got.messages);
     expect(seen.length).toBeGreaterThan(lastStored);
     expect(seen).toEqual(seen.map((_, i) => `k${i}`)); // no gap, no duplicate, no reorder
     expect(leftOver).toBeGreaterThan(0);
+    // It resumes after what the killed process had already handed over; the rest it must open itself.
+    await waitFor(() => own.messages.at(-1)?.seq === got.messages.at(-1)!.seq, 5000, 'the sender to see its own last message');
+    expect(own.warnings).toEqual([]);
+    expect(own.messages.every((m) => m.self)).toBe(true);
   }, 60_000);
 
   it('a restarted reader resumes after the last message it handled, not from the beginning', async () => {

@@ -12,7 +12,11 @@ beforeAll(async () => {
   w = await makeWorld();
 });
 
-const serve = (chain: Uint8Array[]) => async (from: number) => chain.slice(from - 1);
+/** A relay that pages its answer one roster at a time, as a size-limited relay may. */
+const serve = (chain: Uint8Array[]) => async (from: number) => ({
+  rosters: chain.slice(from - 1, from),
+  ...(from < chain.length ? { nextEpoch: from + 1 } : {}),
+});
 
 describe('roster chain sync', () => {
   it('verifies the chain from epoch 1 and pins its head', async () => {
