@@ -156,5 +156,11 @@ export async function startRelay(input: RelayConfig | RelayConfigInput = {}, dep
 async function defaultBlobStore(config: RelayConfig, now: () => number): Promise<BlobStore> {
   if (config.blobs.dir) return DiskBlobStore.open({ dir: config.blobs.dir, maxBlobBytes: config.blobs.maxBytes, now });
   if (config.redisUrl) return RedisBlobStore.connect({ target: { url: config.redisUrl }, maxBlobBytes: config.blobs.maxBytes });
-  return new MemoryBlobStore({ maxBlobBytes: config.blobs.maxBytes, maxTotalBytes: config.blobs.memoryBudgetBytes, now });
+  return new MemoryBlobStore({
+    maxBlobBytes: config.blobs.maxBytes,
+    maxTotalBytes: config.blobs.memoryBudgetBytes,
+    maxPerOrderBytes: config.blobs.memoryQuotaPerOrderBytes,
+    maxPerDeviceBytes: config.blobs.memoryQuotaPerDeviceBytes,
+    now,
+  });
 }

@@ -262,7 +262,7 @@ export async function putBlob(ctx: RelayContext, device: string, order: string, 
   await requireMember(ctx, order, device);
   if (data.byteLength > ctx.config.blobs.maxBytes) throw new ProtocolError('PAYLOAD_TOO_LARGE', `blob over ${ctx.config.blobs.maxBytes} bytes`);
   if (Buffer.compare(sha256(data), hash) !== 0) throw new ProtocolError('BLOB_HASH_MISMATCH');
-  return ctx.metrics.timeStore('blobPut', () => ctx.blobs.put(order, hash, data, ctx.config.blobs.ttlMs));
+  return ctx.metrics.timeStore('blobPut', () => ctx.blobs.put(order, hash, data, ctx.config.blobs.ttlMs, device));
 }
 
 /** Fetch an attachment; only current members of its order may. */

@@ -198,8 +198,11 @@ export interface MessageStore {
 
 /** Encrypted attachments. Content-addressed by the SHA-256 of the ciphertext (node:crypto on the relay, libsodium crypto_hash_sha256 on clients). */
 export interface BlobStore {
-  /** Store `data` whose SHA-256 is `hash` (verified); returns the blob id. */
-  put(order: string, hash: Uint8Array, data: Uint8Array, ttlMs: number): Promise<string>;
+  /**
+   * Store `data` whose SHA-256 is `hash` (verified); returns the blob id. `device` is
+   * the uploader, for per-device quotas (the memory store; the others ignore it).
+   */
+  put(order: string, hash: Uint8Array, data: Uint8Array, ttlMs: number, device?: string): Promise<string>;
   get(blobId: string): Promise<{ order: string; data: Uint8Array } | undefined>;
   close(): Promise<void>;
 }

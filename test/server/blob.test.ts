@@ -33,6 +33,24 @@ describe('MemoryBlobStore', () => {
     expect(blobs.bytes).toBe(80);
   });
 
+  it('holds per-order and per-device quotas, so one order or one device cannot fill the budget, and frees them on expiry', async () => {
+    const clock = manualClock();
+    const blobs = new MemoryBlobStore({ maxTotalBytes: 1000, maxPerOrderBytes: 100, maxPerDeviceBytes: 150, now: clock.now });
+    const blob = (b: number) => new Uint8Array(40).fill(b);
+    const [o1, o2, o3] = [newOrder(), newOrder(), newOrder()];
+    await blobs.put(o1, sha256(blob(1)), blob(1), 1000, 'dev-a');
+    await blobs.put(o1, sha256(blob(2)), blob(2), 1000, 'dev-b');
+    await expect(blobs.put(o1, sha256(blob(3)), blob(3), 1000, 'dev-c')).rejects.toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
+    await blobs.put(o2, sha256(blob(4)), blob(4), 1000, 'dev-a');
+    await blobs.put(o3, sha256(blob(5)), blob(5), 1000, 'dev-a');
+    await expect(blobs.put(newOrder(), sha256(blob(6)), blob(6), 1000, 'dev-a')).rejects.toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
+    // Another device and another order still have room: the budget (1000) is far from full.
+    await blobs.put(newOrder(), sha256(blob(7)), blob(7), 1000, 'dev-z');
+    clock.advance(1001);
+    await blobs.put(o1, sha256(blob(3)), blob(3), 1000, 'dev-a');
+    expect(blobs.bytes).toBe(40);
+  });
+
   it('does not count a re-upload twice', async () => {
     const blobs = new MemoryBlobStore({ maxTotalBytes: 100 });
     const order = newOrder();
