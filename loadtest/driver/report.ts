@@ -52,6 +52,8 @@ export const RunReportSchema = z.object({
   valid: z.boolean(),
   invalidReasons: z.array(z.string()),
   worstReceivers: z.array(z.object({ receiver: z.string(), expected: z.number(), delivered: z.number(), lost: z.number(), duplicates: z.number(), reordered: z.number() })),
+  /** Error frames the server sent clients, by code (a retried RATE_LIMITED can explain a reordering). */
+  clientErrors: z.record(z.string(), z.number()).optional(),
   /** HTTP runs (autocannon) only: what did not come back 2xx, by kind. */
   http: z.object({ endpoint: z.string(), errors: z.number(), timeouts: z.number(), non2xx: z.number(), status4xx: z.number(), status5xx: z.number() }).optional(),
   startedAt: z.string(),

@@ -208,6 +208,7 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
   const wallMs = performance.now() - t0;
   progress.finish();
 
+  const clientErrors = { ...o.target.errorCounts?.() }; // before shutdown adds its own SERVER_RESTARTING
   await Promise.allSettled([...publishers.map((p) => p.close()), ...receivers.map((r) => r.close())]);
   if (!o.keepRunning) await o.target.stop();
 
@@ -263,6 +264,7 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
     lag: { sends: lagSummary.sends, late: lagSummary.late, maxLagMs: lagSummary.maxLagMs, meanLagMs: lagSummary.meanLagMs },
     valid: invalidReasons.length === 0,
     invalidReasons,
+    ...(Object.keys(clientErrors).length > 0 ? { clientErrors } : {}),
     worstReceivers: totals.worst.map((w) => ({ receiver: w.receiver, expected: w.expected, delivered: w.delivered, lost: w.lost, duplicates: w.duplicates, reordered: w.reordered })),
     startedAt: startedAt.toISOString(),
     host: { cpus: os.cpus().length, node: process.version, platform: `${process.platform}-${process.arch}` },

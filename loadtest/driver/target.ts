@@ -57,6 +57,8 @@ export interface PeerTarget {
   readonly bodies: 'opaque' | 'pre-sealed' | 'sdk';
   /** Prepare for `orders` orders (keys, rosters, pre-sealed envelopes) and start the server. */
   start(plan: { orders: number; receiversPerOrder: number; messagesPerOrder: number; payloadBytes: number }): Promise<StartedServer>;
+  /** Error codes the server sent the clients during the run (sealrelay: from the error table). */
+  errorCounts?(): Record<string, number>;
   /** Exercise the client-side decode paths once before the clock starts (optional). */
   warmUp?(): Promise<void>;
   connectPublisher(order: number): Promise<Publisher>;

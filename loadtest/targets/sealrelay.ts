@@ -118,6 +118,10 @@ export class SealRelayTarget implements PeerTarget {
     this.relay = await spawnServer({ cmd, args, port: this.port, pin: this.opts.pin ?? false, env: { SEALRELAY_LT_CONFIG: JSON.stringify(config) }, readyTimeoutMs: 30_000 });
   }
 
+  errorCounts(): Record<string, number> {
+    return this.errors.toJSON();
+  }
+
   /** The relay-restart scenario: kill the relay (-9 by default) and start it again on the same port and store. */
   async restartRelay(signal: NodeJS.Signals = 'SIGKILL'): Promise<number> {
     await this.relay?.stop(signal);
