@@ -27,7 +27,7 @@ export async function serve(argv: string[]): Promise<number | void> {
     process.stderr.write(`sealrelay serve: could not start: ${(err as Error).message}\n`);
     return 1;
   }
-  process.stdout.write(`sealrelay listening on ${relay.url} (HTTP ${relay.httpUrl}, store ${config.redisUrl ? 'redis' : 'memory'})\n`);
+  process.stdout.write(`sealrelay listening on ${relay.url} (HTTP ${relay.httpUrl}, store ${config.redisCluster?.length ? 'redis cluster' : config.redisUrl ? 'redis' : 'memory'})\n`);
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

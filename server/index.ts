@@ -20,6 +20,7 @@ import { RateLimiter } from './rate-limit.ts';
 import { Relay } from './relay.ts';
 import { MemoryStore } from './store/memory.ts';
 import { RedisStore } from './store/redis.ts';
+import type { RedisTarget } from './store/redis-connection.ts';
 import type { BlobStore, MessageStore } from './store/types.ts';
 import { TicketIssuer } from './ticket.ts';
 import type { Transport } from './transport.ts';
@@ -74,10 +75,11 @@ export async function startRelay(input: RelayConfig | RelayConfigInput = {}, dep
         'Create one with `sealrelay keygen authority` and pass its public key in SEALRELAY_TRUSTED_AUTHORITIES.',
     );
   }
+  const redis = redisTargetOf(config);
   const store =
     deps.store ??
-    (config.redisUrl
-      ? await RedisStore.connect({ target: { url: config.redisUrl }, retention: config.retention, dedupWindowMs: config.dedupWindowMs })
+    (redis
+      ? await RedisStore.connect({ target: redis, retention: config.retention, dedupWindowMs: config.dedupWindowMs })
       : new MemoryStore({ retention: config.retention, dedupWindowMs: config.dedupWindowMs, now }));
   const blobs = deps.blobs ?? (await defaultBlobStore(config, now));
   const metrics = new RelayMetrics({ defaultMetrics: deps.defaultMetrics });
@@ -152,10 +154,17 @@ export async function startRelay(input: RelayConfig | RelayConfigInput = {}, dep
   };
 }
 
-/** Blobs: on disk with `blobs.dir`, in Redis with `redisUrl`, else in memory (bounded by `blobs.memoryBudgetBytes`). */
+/** Redis Cluster seeds (`host:port` → `redis://host:port`) win over redisUrl; neither → undefined (memory). */
+export function redisTargetOf(config: RelayConfig): RedisTarget | undefined {
+  if (config.redisCluster && config.redisCluster.length > 0) return { cluster: config.redisCluster.map((s) => (s.startsWith('redis://') ? s : `redis://${s}`)) };
+  return config.redisUrl ? { url: config.redisUrl } : undefined;
+}
+
+/** Blobs: on disk with `blobs.dir`, in Redis with redisCluster/redisUrl, else in memory (bounded by `blobs.memoryBudgetBytes`). */
 async function defaultBlobStore(config: RelayConfig, now: () => number): Promise<BlobStore> {
   if (config.blobs.dir) return DiskBlobStore.open({ dir: config.blobs.dir, maxBlobBytes: config.blobs.maxBytes, now });
-  if (config.redisUrl) return RedisBlobStore.connect({ target: { url: config.redisUrl }, maxBlobBytes: config.blobs.maxBytes });
+  const redis = redisTargetOf(config);
+  if (redis) return RedisBlobStore.connect({ target: redis, maxBlobBytes: config.blobs.maxBytes });
   return new MemoryBlobStore({
     maxBlobBytes: config.blobs.maxBytes,
     maxTotalBytes: config.blobs.memoryBudgetBytes,

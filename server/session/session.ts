@@ -29,6 +29,9 @@ export interface SessionHost {
 export type ErrorExtra = Partial<Pick<Extract<ServerFrame, { t: 'error' }>, 'rid' | 'order' | 'clientMsgId' | 'retryAfterMs' | 'oldestSeq' | 'detail'>>;
 
 const PRE_AUTH_TYPES = new Set(['connect', 'auth', 'ping', 'pong']);
+/** WebSocket close code of a connection lost without a close frame (RFC 6455 §7.4.1); uWS also uses it for its idle timeout. */
+const CLOSE_ABNORMAL = 1006;
+const UWS_TIMEOUT_TICK_MS = 4000;
 
 export class Session implements SubscriberSink {
   state: SessionState = 'new';
@@ -42,6 +45,8 @@ export class Session implements SubscriberSink {
   private pending: PendingChallenge | undefined;
   private badFrames = 0;
   private authTimer: NodeJS.Timeout | undefined;
+  /** When the client last sent a frame: tells an idle-timeout close from other abnormal closes. */
+  private lastInbound: number;
   private slowTimer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -49,6 +54,7 @@ export class Session implements SubscriberSink {
     private readonly host: SessionHost,
   ) {
     this.log = host.ctx.log.child({ conn: conn.id });
+    this.lastInbound = host.ctx.now();
     this.authTimer = setTimeout(() => this.closeWith('AUTH_TIMEOUT', 'no welcome within the auth timeout'), host.ctx.config.limits.authTimeoutMs);
     this.authTimer.unref?.();
   }
@@ -65,6 +71,7 @@ export class Session implements SubscriberSink {
 
   onMessage(bytes: Uint8Array, isBinary: boolean): void {
     if (this.state === 'closed') return;
+    this.lastInbound = this.ctx.now();
     let frame: ClientFrame;
     try {
       if (!isBinary) throw new ProtocolError('BAD_FRAME', 'frames are binary MessagePack, not text');
@@ -75,6 +82,8 @@ export class Session implements SubscriberSink {
       return this.rejectBadFrame(pe.code, pe.detail ?? '');
     }
     this.ctx.metrics.frameIn(frame.t);
+    // Type, size and ids only: payloads never reach the log (server/log.ts redacts them anyway).
+    if (this.ctx.config.logFrames) this.log.debug({ dir: 'in', type: frame.t, bytes: bytes.byteLength, ...requestIds(frame) }, 'frame');
     if (this.state !== 'ready' && !PRE_AUTH_TYPES.has(frame.t)) return this.rejectBadFrame('NOT_AUTHENTICATED', frame.t);
     this.badFrames = 0;
     if (this.state === 'ready') {
@@ -168,7 +177,7 @@ export class Session implements SubscriberSink {
       return result;
     }
     this.ctx.metrics.frameOut(type);
-    void messages;
+    if (this.ctx.config.logFrames) this.log.debug({ dir: 'out', type, bytes: bytes.byteLength, messages }, 'frame');
     return result;
   }
 
@@ -247,6 +256,15 @@ export class Session implements SubscriberSink {
   onClose(code: number): void {
     if (this.state === 'closed') return;
     const wasReady = this.state === 'ready';
+    // uWS closes an idle socket itself, with 1006 like any abnormal close. If the client
+    // sent nothing for (about) the whole idle window, that is what happened: count it.
+    // uWS checks timeouts on a 4-second tick, so it may close up to 4 s early
+    // (measured: 7.96 s for idleTimeout 8).
+    const idleMs = this.ctx.config.limits.idleTimeoutS * 1000;
+    if (code === CLOSE_ABNORMAL && idleMs > 0 && this.ctx.now() - this.lastInbound >= idleMs - UWS_TIMEOUT_TICK_MS) {
+      this.ctx.metrics.error('IDLE_TIMEOUT');
+      this.log.info({ code: 'IDLE_TIMEOUT' }, 'idle timeout');
+    }
     this.state = 'closed';
     clearTimeout(this.authTimer);
     clearTimeout(this.slowTimer);

@@ -9,6 +9,9 @@ import { RedisStore } from '../../server/store/redis.ts';
 import { rawCommand, redisAvailable, startRedisCluster, type RedisCluster } from '../helpers/redis.ts';
 import { describeStoreContract, input, newOrder, until } from '../server/store-contract.ts';
 import type { StoredMessage } from '../../server/store/types.ts';
+import { startRelay } from '../../server/index.ts';
+import { quietLogger } from '../integration/helpers.ts';
+import { FakeTransport } from '../server/fake-transport.ts';
 
 describe.skipIf(!redisAvailable({ cluster: true }))('redis cluster (3 masters)', () => {
   let cluster: RedisCluster;
@@ -18,6 +21,18 @@ describe.skipIf(!redisAvailable({ cluster: true }))('redis cluster (3 masters)',
   describeStoreContract('redis cluster', async (opts) => {
     const store = await RedisStore.connect({ target: { cluster: cluster.nodes }, ...opts });
     return { store, cleanup: () => store.close() };
+  });
+
+  it('backs a relay started with redisCluster (host:port seeds) and reports ready', async () => {
+    const transport = new FakeTransport();
+    const relay = await startRelay({ port: 0, redisCluster: cluster.nodes.map((u) => u.replace('redis://', '')) }, { transport, logger: quietLogger(), defaultMetrics: false });
+    try {
+      const reply = await transport.routes.get('get /readyz')!({ method: 'GET', path: '/readyz', query: '', params: [], remoteAddress: '', body: new Uint8Array(), header: () => '' });
+      expect(reply.status).toBe(200);
+      expect(String(reply.body)).toContain('"store":"up"');
+    } finally {
+      await relay.close();
+    }
   });
 
   it('spreads orders over all masters, and a second node hears appends over sharded pub/sub', async () => {

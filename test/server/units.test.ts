@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../server/config.ts';
+import { redisTargetOf } from '../../server/index.ts';
 import { RateLimiter } from '../../server/rate-limit.ts';
 import { createHmac } from 'node:crypto';
 import { TicketIssuer, type TicketContext } from '../../server/ticket.ts';
@@ -65,6 +66,17 @@ describe('configuration', () => {
         },
       }),
     ).toThrow(/x.json could not be read/);
+  });
+});
+
+describe('Redis Cluster configuration', () => {
+  it('reads seeds from SEALRELAY_REDIS_CLUSTER (host:port, comma-separated) and prefers them to redisUrl', () => {
+    const config = loadConfig({ env: { SEALRELAY_REDIS_CLUSTER: '10.0.0.1:7000, 10.0.0.2:7001', REDIS_URL: 'redis://single:6379' } });
+    expect(config.redisCluster).toEqual(['10.0.0.1:7000', '10.0.0.2:7001']);
+    expect(redisTargetOf(config)).toEqual({ cluster: ['redis://10.0.0.1:7000', 'redis://10.0.0.2:7001'] });
+    expect(redisTargetOf(loadConfig({ env: { REDIS_URL: 'redis://single:6379' } }))).toEqual({ url: 'redis://single:6379' });
+    expect(redisTargetOf(loadConfig({}))).toBeUndefined();
+    expect(() => loadConfig({ env: { SEALRELAY_REDIS_CLUSTER: 'nohostport' } })).toThrow(/redisCluster.*SEALRELAY_REDIS_CLUSTER.*host:port/);
   });
 });
 
