@@ -40,6 +40,14 @@ export interface DeviceIdentity {
   readonly certificate: Uint8Array;
 }
 
+export interface OpenOrderOptions {
+  /**
+   * Start reading after this sequence number instead of where this device left
+   * off (0: the whole history the relay still holds). Moves the stored cursor.
+   */
+  readonly afterSeq?: number;
+}
+
 export interface ClientOptions {
   /** WebSocket URL of the relay, e.g. wss://relay.example.com/ */
   readonly url: string;
@@ -187,12 +195,12 @@ export class SealRelayClient extends Emitter<ClientEvents> {
    * follow it from the last message handed to the application.
    * @example const order = await client.openOrder('SO-1042'); order.on('message', render);
    */
-  openOrder(orderId: string): Promise<OrderSession> {
+  openOrder(orderId: string, opts: OpenOrderOptions = {}): Promise<OrderSession> {
     const open = this.sessions.get(orderId);
     if (open) return Promise.resolve(open);
     let pending = this.opening.get(orderId);
     if (!pending) {
-      pending = OrderSession.open(orderId, this.ctx).then((s) => {
+      pending = OrderSession.open(orderId, this.ctx, opts).then((s) => {
         this.sessions.set(orderId, s);
         if (this.connection.state === 'connected') s.resubscribe();
         return s;

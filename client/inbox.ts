@@ -139,6 +139,15 @@ export class Inbox {
     await setJson(this.storage, keyOf(order), { committed: c.committed });
   }
 
+  /** Read from `afterSeq` on (backwards too: a re-read of history); persisted like a commit. */
+  async seek(order: string, afterSeq: number): Promise<void> {
+    const c = this.cursor(order);
+    c.released = c.committed = Math.max(0, afterSeq);
+    c.buffer.clear();
+    c.gapAskedAt = undefined;
+    await setJson(this.storage, keyOf(order), { committed: c.committed });
+  }
+
   /**
    * The relay no longer holds messages before `oldestSeq` (HISTORY_TRIMMED): move
    * both cursors past what cannot be fetched. Returns how many sequence numbers

@@ -49,7 +49,7 @@ export { WechatStorage } from './storage/wechat.ts';
 export { systemClock } from './clock.ts';
 
 // ---------------------------------------------------------------- types
-export type { ClientOptions, ClientEvents, ClientWarning, DeviceIdentity } from './client.ts';
+export type { ClientOptions, ClientEvents, ClientWarning, DeviceIdentity, OpenOrderOptions } from './client.ts';
 export type { OrderEvents, OrderWarning, ReceivedMessage, SendOptions, SentMessage, Sender } from './order.ts';
 export type { SealRelayErrorCode, ClientErrorCode } from './errors.ts';
 export type { ClientCode, TransitionCode } from './codes.ts';

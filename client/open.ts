@@ -71,7 +71,7 @@ export async function openDelivered(m: DeliveredMessage, deps: OpenDeps): Promis
     }
   } catch (e) {
     if (isCryptoError(e, 'UNKNOWN_SENDER_KEY')) {
-      const why = sender === deps.me ? 'it was sent by this device in an earlier session, and sender keys are not kept across restarts' : 'the sender has not published a key package for this device';
+      const why = sender === deps.me ? 'it was sent by this device with state this storage does not hold (another install, or a lost state directory)' : 'the sender has not published a key package for this device';
       return { ok: false, code: 'KEY_PACKAGE_MISSING', sender, message: `cannot open seq ${m.seq}: ${why}` };
     }
     if (isCryptoError(e)) return { ok: false, code: e.code, sender, message: `seq ${m.seq} from ${sender}: ${e.message}` };

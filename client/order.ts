@@ -91,10 +91,11 @@ export class OrderSession extends Emitter<OrderEvents> {
   }
 
   /** @internal use SealRelayClient.openOrder() */
-  static async open(orderId: string, ctx: OrderContext): Promise<OrderSession> {
+  static async open(orderId: string, ctx: OrderContext, opts: { afterSeq?: number } = {}): Promise<OrderSession> {
     const rosters = await RosterSync.load(orderId, rosterFetcher(ctx.connection, orderId), ctx.storage, ctx.trustedAuthorities, ctx.clock.now());
     if (!rosters.head.memberByDevice(ctx.keys.deviceId)) throw new SealRelayError('NOT_A_MEMBER', `this device is not in epoch ${rosters.head.epoch} of ${orderId}`);
     await ctx.inbox.open(orderId);
+    if (opts.afterSeq !== undefined) await ctx.inbox.seek(orderId, opts.afterSeq);
     const session = new OrderSession(orderId, ctx, rosters);
     session.resumedMidHistory = ctx.inbox.resumeAfter(orderId) > 0;
     for (const own of await ctx.selfKeys.load(orderId)) session.receiver.install(own);

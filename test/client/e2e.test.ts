@@ -42,7 +42,7 @@ async function orderWithEveryone() {
 
 describe('SDK end to end against a real relay', () => {
   it('parties exchange typed messages, each delivered once and in sequence order to everyone', async () => {
-    const { id, shipper, consignee, courier } = await orderWithEveryone();
+    const { id, shipper, consignee, courier, dispatcher } = await orderWithEveryone();
     const [os, oc, ok] = await Promise.all([shipper.openOrder(id), consignee.openOrder(id), courier.openOrder(id)]);
     const atConsignee = record(oc);
     const atShipper = record(os);
@@ -58,6 +58,12 @@ describe('SDK end to end against a real relay', () => {
     const seqs = atConsignee.messages.map((m) => m.seq);
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
     expect(atShipper.messages.map((m) => m.seq)).toEqual(seqs);
+    // Opening twice gives the same session; a late reader can start anywhere, here after the second message.
+    expect(await consignee.openOrder(id)).toBe(oc);
+    const reread = await dispatcher.openOrder(id, { afterSeq: seqs[1]! });
+    const it = reread.messages();
+    const replayed = [(await it.next()).value!.seq, (await it.next()).value!.seq];
+    expect(replayed).toEqual(seqs.slice(2));
     const status = atConsignee.messages.find((m) => m.kind === 'status');
     expect(status?.kind === 'status' && status.body.status).toBe('picked_up');
     expect(status?.sender.role).toBe('courier');

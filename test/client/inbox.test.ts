@@ -103,4 +103,13 @@ describe('inbox ordering', () => {
     expect(seqs(inbox.offer('o', [m(5, 1), m(6, 5)], 0).release)).toEqual([5, 6, 7]);
     expect(await new Inbox(storage).open('o')).toBe(4);
   });
+
+  it('seeks to any position, backwards for a re-read, and remembers it', async () => {
+    const { storage, inbox } = await fresh();
+    inbox.offer('o', [m(1, 0), m(2, 1), m(3, 2)], 0);
+    await inbox.commit('o', 3);
+    await inbox.seek('o', 1);
+    expect(seqs(inbox.offer('o', [m(2, 1), m(3, 2)], 0).release)).toEqual([2, 3]);
+    expect(await new Inbox(storage).open('o')).toBe(1);
+  });
 });
