@@ -6,9 +6,10 @@
  * directory per device id. What lives there decides what survives the process:
  *   send: everything (the outbox above all: a message not yet acknowledged is
  *         retried by the next `send` of this device, with the same clientMsgId);
- *   tail: only the pinned roster head (rollback/fork protection across runs);
- *         its read cursor is kept in memory, so every `tail` starts where
- *         --from-seq says, not where the previous run stopped.
+ *   tail: only the pinned roster head (rollback/fork protection across runs)
+ *         and the device's own sender keys; its read cursor is kept in memory,
+ *         so every `tail` starts where --from-seq says, not where the previous
+ *         run stopped.
  */
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -69,14 +70,22 @@ export async function loadDevice(v: DeviceArgs): Promise<Device> {
   return { keys, cert, trusted, relay, stateDir: join(root, keys.deviceId) };
 }
 
-/** Keys under `roster/` go to `durable`, the rest to `volatile`. */
+/**
+ * What `tail` reads from the device's state dir: the pinned roster head, and the
+ * device's own sender keys if the SDK keeps them (so it can show its own earlier
+ * messages). Everything else (read cursor, outbox) stays in memory.
+ */
+const DURABLE_FOR_TAIL = ['roster/', 'selfkeys/'];
+const durable = (key: string): boolean => DURABLE_FOR_TAIL.some((p) => key.startsWith(p));
+
+/** Keys `durable()` names go to `durable`, the rest to `volatile`. */
 class SplitStorage implements ClientStorage {
   constructor(
     private readonly durable: ClientStorage,
     private readonly volatile: ClientStorage,
   ) {}
   private pick(key: string): ClientStorage {
-    return key.startsWith('roster/') ? this.durable : this.volatile;
+    return durable(key) ? this.durable : this.volatile;
   }
   get(key: string): Promise<Uint8Array | undefined> {
     return this.pick(key).get(key);
@@ -88,7 +97,7 @@ class SplitStorage implements ClientStorage {
     return this.pick(key).delete(key);
   }
   async list(prefix: string): Promise<string[]> {
-    return [...(await this.durable.list(prefix)).filter((k) => k.startsWith('roster/')), ...(await this.volatile.list(prefix)).filter((k) => !k.startsWith('roster/'))].sort();
+    return [...(await this.durable.list(prefix)).filter(durable), ...(await this.volatile.list(prefix)).filter((k) => !durable(k))].sort();
   }
 }
 

@@ -9,10 +9,14 @@
  * flagged; with --json they are objects of `"type":"warning"`.
  */
 import type { OrderWarning, ReceivedMessage } from '../client/index.ts';
+import { decodeEnvelopeHeader } from '../crypto/index.ts';
 import { CliFailure, intOption, need, paint, parse, say, warnLine, type CommandDef } from './args.ts';
 import { DEVICE_OPTIONS, DEVICE_OPTIONS_HELP, connectDevice, explainOpenError, loadDevice, within } from './device.ts';
 import { messageJson, messageLine, warningJson, warningLine } from './format.ts';
 import { RelayHttp, httpBaseOf } from './relay-http.ts';
+
+/** How long the SDK gets to verify a removal the relay announced before the CLI reports the announcement itself. */
+const REMOVAL_VERIFY_MS = 2_000;
 
 const DEF = {
   name: 'tail',
@@ -61,11 +65,21 @@ export async function tail(argv: string[]): Promise<number> {
 
   // Where the history ends for this reader: the last sequence number it may see.
   let target = fromSeq;
+  /** Clear headers by seq, to say at least what an unreadable message was. */
+  const headers = new Map<number, { kind: string; scope: string; at: number }>();
   if (!follow) {
     const http = new RelayHttp(httpBaseOf(device.relay), { keys: device.keys, certificate: device.cert.bytes });
     try {
       const h = await http.history(orderId, fromSeq);
       target = h.messages.length > 0 ? h.messages[h.messages.length - 1]!.seq : fromSeq;
+      for (const m of h.messages) {
+        try {
+          const hd = decodeEnvelopeHeader(m.envelope);
+          headers.set(m.seq, { kind: hd.kind, scope: hd.scope, at: m.at });
+        } catch {
+          // An undecodable envelope is the SDK's to report, as a warning.
+        }
+      }
     } catch (e) {
       const code = (e as { relayCode?: string }).relayCode;
       if (code === 'NOT_A_MEMBER' || code === 'ORDER_UNKNOWN') throw explainOpenError({ code, message: (e as Error).message }, orderId, device.keys.deviceId);
@@ -96,10 +110,14 @@ export async function tail(argv: string[]): Promise<number> {
     // Starting mid-history, each sender chain's first message "skips" what came before --from-seq: expected, not an attack.
     const expectedGap = fromSeq > 0 && w.code === 'CHAIN_GAP' && w.sender !== undefined && !sendersSeen.has(w.sender);
     const ownEarlier = w.code === 'KEY_PACKAGE_MISSING' && w.sender === device.keys.deviceId;
+    const h = w.seq === undefined ? undefined : headers.get(w.seq);
     if (json) {
-      say(expectedGap || ownEarlier ? JSON.stringify({ ...JSON.parse(warningJson(w)), type: 'note' }) : warningJson(w));
+      const extra = ownEarlier && h ? { kind: h.kind, scope: h.scope, time: new Date(h.at).toISOString() } : {};
+      say(expectedGap || ownEarlier ? JSON.stringify({ ...JSON.parse(warningJson(w)), type: 'note', ...extra }) : warningJson(w));
     } else if (ownEarlier) {
-      say(`${' '.repeat(21)}${paint.bold(`#${w.seq ?? '?'}`.padEnd(5))} ${paint.dim('(sent by this device in an earlier session: the SDK does not keep its own sender keys across restarts, so it cannot show the content)')}`);
+      const when = h ? new Date(h.at).toISOString().replace('T', ' ').slice(0, 19) + 'Z' : ' '.repeat(20);
+      const what = h ? `${h.kind.padEnd(17)} ` : '';
+      say(`${paint.dim(when)}  ${paint.bold(`#${w.seq ?? '?'}`.padEnd(5))} ${paint.cyan('me'.padEnd(15))} ${' '.repeat(16)} ${what}${paint.dim('(sent by this device from an earlier process; its sender key was not kept, so the content cannot be shown here)')}`);
     } else if (!expectedGap) {
       warnLine(warningLine(w));
     }
@@ -116,10 +134,24 @@ export async function tail(argv: string[]): Promise<number> {
       if (json) say(JSON.stringify({ type: 'roster', epoch: r.epoch, members: r.members.map((m) => ({ role: m.role, userId: m.userId, deviceId: m.deviceId })) }));
       else say(paint.blue(`── roster epoch ${r.epoch}: ${r.members.map((m) => `${m.role} ${m.userId}`).join(', ')}`));
     });
+    let removed = false;
     session.on('removed', ({ epoch }) => {
-      if (json) say(JSON.stringify({ type: 'removed', epoch, code: 'MEMBER_REMOVED' }));
+      removed = true;
+      if (json) say(JSON.stringify({ type: 'removed', epoch, code: 'MEMBER_REMOVED', verified: true }));
       else warnLine(`REMOVED: epoch ${epoch} of ${orderId} no longer includes this device (MEMBER_REMOVED); it receives nothing further and cannot decrypt what follows`);
       finish(1);
+    });
+    // The SDK reports removal once it has verified the roster that removed us. A relay that
+    // does not serve that roster to the removed device leaves only its word (the
+    // `unsubscribed` frame); say so, marked unverified, rather than hang on a dead subscription.
+    client.connection.on('frame', (f) => {
+      if (f.t !== 'unsubscribed' || f.order !== orderId || f.code !== 'MEMBER_REMOVED') return;
+      setTimeout(() => {
+        if (removed) return;
+        if (json) say(JSON.stringify({ type: 'removed', epoch: null, code: 'MEMBER_REMOVED', verified: false }));
+        else warnLine(`REMOVED: the relay ended this device's subscription to ${orderId} (MEMBER_REMOVED) but did not serve the roster that removed it, so this is the relay's word, not a verified roster; nothing further arrives`);
+        finish(1);
+      }, REMOVAL_VERIFY_MS).unref();
     });
     progress(undefined);
     if (follow) {
