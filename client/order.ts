@@ -10,10 +10,10 @@
  * Receiving: the inbox releases each delivered message once, in sequence order;
  * the session opens it (roster of its epoch, sender key, signature, policy,
  * replay window, body schema) and hands it to the application, or raises a
- * typed warning instead. Delivery contract: a message handed to the application
- * is committed (its sequence persisted and acknowledged) right after the
- * `message` listeners and iterators got it; not committed means delivered again
- * after a restart.
+ * typed warning instead. Delivery contract: once the `message` listeners and
+ * iterators got a message, its sequence is persisted (writes coalesced during a
+ * burst) and then acknowledged; not persisted means delivered again after a
+ * restart.
  */
 import {
   ChainTracker,
@@ -80,6 +80,8 @@ export class OrderSession extends Emitter<OrderEvents> {
   private subscribing = false;
   private backfillWanted = false;
   private ackTimer: unknown;
+  private commitTarget = 0;
+  private committing: Promise<void> | undefined;
   private ended = false;
 
   private constructor(
@@ -256,7 +258,8 @@ export class OrderSession extends Emitter<OrderEvents> {
       this.warn({ code: 'HISTORY_TRIMMED', message: `${skipped} sequence numbers before ${e.oldestSeq} were removed by the relay's retention before this device read them` });
       this.backfillWanted = true;
     } else if (e.code === 'NOT_A_MEMBER' || e.code === 'MEMBER_REMOVED') {
-      await this.refreshRosters();
+      // E.g. removed while this device was offline: the relay refuses the resubscription.
+      await this.onUnsubscribed('MEMBER_REMOVED');
     } else if (e.code !== 'CLIENT_CLOSED') {
       this.warn({ code: e.code, message: `subscription failed: ${e.message}` });
     }
@@ -267,7 +270,12 @@ export class OrderSession extends Emitter<OrderEvents> {
     if (this.ended) return;
     const now = this.ctx.clock.now();
     const offered = this.ctx.inbox.offer(this.orderId, messages, now);
-    for (const m of offered.release) this.processing = this.processing.then(() => this.process(m));
+    for (const m of offered.release) {
+      // Never let one failure stop the chain: every later message would silently wait forever.
+      this.processing = this.processing
+        .then(() => this.process(m))
+        .catch((e: unknown) => this.warn({ code: 'INTERNAL', seq: m.seq, message: `processing seq ${m.seq} failed: ${(e as Error).message}` }));
+    }
     const gapFrom = offered.backfillFrom ?? this.ctx.inbox.backfillDue(this.orderId, now);
     if (gapFrom !== undefined) this.resubscribe();
   }
@@ -301,8 +309,30 @@ export class OrderSession extends Emitter<OrderEvents> {
       this.warn({ code: result.code, message: result.message, seq: m.seq, ...(result.sender ? { sender: result.sender } : {}) });
     }
     // Committed either way: a message that can never be opened must not block the order.
-    await this.ctx.inbox.commit(this.orderId, m.seq);
-    this.scheduleAck();
+    this.commitUpTo(m.seq);
+  }
+
+  /**
+   * Persist the read cursor, coalescing: while one write is in flight, later
+   * hand-overs only raise the target, so a burst costs a few storage writes
+   * (fsyncs, IndexedDB transactions) rather than one per message. A crash can
+   * therefore replay the messages handed over since the last finished write.
+   */
+  private commitUpTo(seq: number): void {
+    this.commitTarget = Math.max(this.commitTarget, seq);
+    if (this.committing) return;
+    this.committing = (async () => {
+      try {
+        while (!this.ended && this.ctx.inbox.committed(this.orderId) < this.commitTarget) {
+          await this.ctx.inbox.commit(this.orderId, this.commitTarget);
+          this.scheduleAck();
+        }
+      } catch (e) {
+        this.warn({ code: 'STORAGE_FAILED', message: `could not persist the read position: ${(e as Error).message}` });
+      } finally {
+        this.committing = undefined;
+      }
+    })();
   }
 
   private scheduleAck(): void {

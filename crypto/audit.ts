@@ -11,6 +11,7 @@ import { mayPublish, mayPublishAny, mayRead } from './policy.ts';
 import { type RosterLink, type VerifiedRoster, decodeRoster, rosterHash, verifyRoster } from './roster.ts';
 import { decodeKeyPackage } from './senderkey.ts';
 import { ChainTracker, decodeEnvelope, envelopeHash } from './envelope.ts';
+import { type SenderKeyContext, senderChainKey } from './ratchet.ts';
 
 export interface OrderLog {
   /** Signed rosters, epoch 1 first. */
@@ -92,8 +93,24 @@ export function auditOrder(log: OrderLog, opts: AuditOptions): AuditReport {
     }
   });
 
+  // Sender chains are named by (order, epoch, scope, sender, key id). One key id under two
+  // contexts means someone copied another chain's id (the copy is signed by its author, so the
+  // report names both): KEY_ID_COLLISION, and the two chains are still checked separately.
+  const owners = new Map<string, string>(); // senderKeyIdHex → first senderChainKey
+  const collided = new Set<string>();
+  const checkOwner = (ctx: SenderKeyContext, where: string): void => {
+    const kid = toHex(ctx.senderKeyId);
+    const key = senderChainKey(ctx);
+    const first = owners.get(kid);
+    if (first === undefined) owners.set(kid, key);
+    else if (first !== key && !collided.has(key)) {
+      collided.add(key);
+      add('KEY_ID_COLLISION', where, `sender key ${kid.slice(0, 8)} of ${ctx.senderDeviceId} (${ctx.scope}#${ctx.epoch}) is also used by ${first}`);
+    }
+  };
+
   // 2. Key packages: signed by a member who may publish into the scope, to a member who may read it.
-  const packaged = new Set<string>(); // `${senderKeyIdHex}|${recipient}`
+  const packaged = new Set<string>(); // `${senderChainKey}|${recipient}`
   log.keyPackages.forEach((bytes, i) => {
     const where = `keyPackage[${i}]`;
     try {
@@ -109,7 +126,8 @@ export function auditOrder(log: OrderLog, opts: AuditOptions): AuditReport {
       if (!recipient) return add('NOT_A_MEMBER', where, `recipient ${h.recipientDeviceId} is not in epoch ${h.epoch}`);
       if (!mayRead(roster.policy, recipient.role, h.scope)) add('POLICY_DENIED', where, `${recipient.role} ${h.recipientDeviceId} was given the key of ${h.scope}`);
       if (!mayPublishAny(roster.policy, sender.role, h.scope)) add('POLICY_DENIED', where, `${sender.role} ${h.senderDeviceId} distributes a key for ${h.scope}`);
-      packaged.add(`${toHex(h.senderKeyId)}|${h.recipientDeviceId}`);
+      checkOwner(h, where);
+      packaged.add(`${senderChainKey(h)}|${h.recipientDeviceId}`);
     } catch (e) {
       const { code, detail } = describe(e);
       add(code, where, detail);
@@ -119,7 +137,7 @@ export function auditOrder(log: OrderLog, opts: AuditOptions): AuditReport {
   // 3. Envelopes: signature by the sender's key of that epoch, policy, per-sender chain.
   const tracker = new ChainTracker();
   const senders = new Set<string>();
-  const chains = new Map<string, { roster: VerifiedRoster; scope: string; sender: string }>();
+  const chains = new Map<string, { roster: VerifiedRoster; scope: string; sender: string; kid: string }>();
   log.envelopes.forEach((bytes, i) => {
     const where = `envelope[${i}]`;
     try {
@@ -133,12 +151,9 @@ export function auditOrder(log: OrderLog, opts: AuditOptions): AuditReport {
       if (!verifySig(env.signature, env.signedBytes, sender.signPublicKey)) return add('BAD_SIGNATURE', where, `not signed by ${h.senderDeviceId}`);
       if (!mayPublish(roster.policy, sender.role, h.kind, h.scope)) add('POLICY_DENIED', where, `${sender.role} ${h.senderDeviceId} published ${h.kind} into ${h.scope}`);
       senders.add(h.senderDeviceId);
-      const kid = toHex(h.senderKeyId);
-      const known = chains.get(kid);
-      if (known && (known.roster !== roster || known.scope !== h.scope || known.sender !== h.senderDeviceId)) {
-        add('WRONG_CONTEXT', where, 'a sender key id reused across epoch, scope or sender');
-      }
-      if (!known) chains.set(kid, { roster, scope: h.scope, sender: h.senderDeviceId });
+      checkOwner(h, where);
+      const key = senderChainKey(h);
+      if (!chains.has(key)) chains.set(key, { roster, scope: h.scope, sender: h.senderDeviceId, kid: toHex(h.senderKeyId) });
       for (const w of tracker.observe(h, envelopeHash(bytes))) {
         if (w.type === 'gap') add('GAP', where, `${w.sender}: expected index ${w.expectedIndex}, got ${w.gotIndex}`);
         else if (w.type === 'reorder') add('REORDER', where, `${w.sender}: index ${w.index} arrived after ${w.expectedIndex - 1}`);
@@ -152,10 +167,10 @@ export function auditOrder(log: OrderLog, opts: AuditOptions): AuditReport {
   });
 
   // 4. Every reader of a scope (other than the sender) must have received each sender key used in it.
-  for (const [kid, c] of chains) {
+  for (const [key, c] of chains) {
     for (const m of c.roster.readersOf(c.scope)) {
-      if (m.deviceId !== c.sender && !packaged.has(`${kid}|${m.deviceId}`)) {
-        add('MISSING_KEY_PACKAGE', `senderKey ${kid.slice(0, 8)}`, `${m.role} ${m.deviceId} never got the key of ${c.sender} for ${c.scope}#${c.roster.epoch}`);
+      if (m.deviceId !== c.sender && !packaged.has(`${key}|${m.deviceId}`)) {
+        add('MISSING_KEY_PACKAGE', `senderKey ${c.kid.slice(0, 8)}`, `${m.role} ${m.deviceId} never got the key of ${c.sender} for ${c.scope}#${c.roster.epoch}`);
       }
     }
   }

@@ -10,10 +10,10 @@
  * The signature (sender's Ed25519 key) covers header, nonce and ciphertext.
  */
 import { CryptoError } from './errors.ts';
-import { Reader, Writer, bytesEqual } from './encoding.ts';
+import { Reader, Writer, bytesEqual, toHex } from './encoding.ts';
 import { type DeviceKeys, verifySig } from './identity.ts';
 import { isKind, mayPublish, type Kind } from './policy.ts';
-import type { ReceiverState } from './ratchet.ts';
+import { type ReceiverState, MAX_CHAINS, senderChainKey } from './ratchet.ts';
 import type { VerifiedRoster } from './roster.ts';
 import type { OutboundSenderKey } from './senderkey.ts';
 import { be } from './backend.ts';
@@ -214,12 +214,9 @@ export function openEnvelope(bytes: Uint8Array, opts: OpenEnvelopeOptions): Open
   if (!sender) throw new CryptoError('NOT_A_MEMBER', `sender ${h.senderDeviceId}`);
   if (!verifySig(env.signature, env.signedBytes, sender.signPublicKey)) throw new CryptoError('BAD_SIGNATURE', `envelope from ${h.senderDeviceId}`);
   if (!mayPublish(roster.policy, sender.role, h.kind, h.scope)) throw new CryptoError('POLICY_DENIED', `${sender.role} may not publish ${h.kind} into ${h.scope}`);
-  const chain = opts.receiverState.chain(h.senderKeyId);
-  if (!chain) throw new CryptoError('UNKNOWN_SENDER_KEY', `sender key of ${h.senderDeviceId}`);
-  if (chain.orderId !== h.orderId || chain.epoch !== h.epoch || chain.scope !== h.scope || chain.senderDeviceId !== h.senderDeviceId) {
-    throw new CryptoError('WRONG_CONTEXT', 'the sender key of this envelope belongs to another order, epoch, scope or sender');
-  }
-  const lease = opts.receiverState.lease(h.senderKeyId, h.index);
+  // The chain is looked up by the whole signed context (order, epoch, scope, sender, key id):
+  // a member who copied this sender's key id into its own chain cannot be picked here.
+  const lease = opts.receiverState.lease(h, h.index);
   const padded = be().aeadDecrypt(env.ciphertext, env.headerBytes, env.nonce, lease.key);
   if (!padded) {
     lease.release();
@@ -253,28 +250,47 @@ export type ChainWarning =
 
 /** Hashes remembered per chain: a rotated chain has ≤ 100 messages, so 4,096 is ample and bounds memory. */
 export const MAX_TRACKED_PER_CHAIN = 4096;
+/** Chains followed at once (as ReceiverState's MAX_CHAINS); the least recently seen is forgotten first. */
+export const MAX_TRACKED_CHAINS = MAX_CHAINS;
+/** Links kept per chain in ChainTracker.serialize(): the newest ones, enough to check what follows a restart. */
+export const TRACKER_PERSISTED_PER_CHAIN = 8;
 
 interface TrackedChain {
+  readonly ctx: { orderId: string; epoch: number; scope: string; senderDeviceId: string; senderKeyId: Uint8Array };
   expected: number;
   seen: Map<number, { hash: Uint8Array; prevHash: Uint8Array }>;
 }
+
+const TAG_TRACKER = 'sealrelay/chain-tracker/v1';
 
 /**
  * Follows each sender chain in arrival order and reports what a relay that
  * drops, reorders, replays or substitutes one sender's messages leaves behind.
  * Feed it only envelopes whose signature verified (openEnvelope or the audit).
+ * Chains are keyed by (order, epoch, scope, sender, key id), like ReceiverState.
  */
 export class ChainTracker {
   private readonly chains = new Map<string, TrackedChain>();
 
+  get chainCount(): number {
+    return this.chains.size;
+  }
+
   observe(header: EnvelopeHeader, hash: Uint8Array): ChainWarning[] {
-    const id = Array.from(header.senderKeyId, (b) => b.toString(16).padStart(2, '0')).join('');
-    const base = { sender: header.senderDeviceId, senderKeyId: id };
-    let c = this.chains.get(id);
-    if (!c) {
-      c = { expected: 0, seen: new Map() };
-      this.chains.set(id, c);
+    const key = senderChainKey(header);
+    const base = { sender: header.senderDeviceId, senderKeyId: toHex(header.senderKeyId) };
+    let c = this.chains.get(key);
+    if (c) {
+      this.chains.delete(key); // re-inserted below: most recently seen last
+    } else {
+      c = {
+        ctx: { orderId: header.orderId, epoch: header.epoch, scope: header.scope, senderDeviceId: header.senderDeviceId, senderKeyId: header.senderKeyId.slice() },
+        expected: 0,
+        seen: new Map(),
+      };
     }
+    this.chains.set(key, c);
+    while (this.chains.size > MAX_TRACKED_CHAINS) this.chains.delete(this.chains.keys().next().value as string);
     const out: ChainWarning[] = [];
     const i = header.index;
     const prior = c.seen.get(i);
@@ -296,5 +312,51 @@ export class ChainTracker {
     if (i >= c.expected) c.expected = i + 1;
     if (c.seen.size > MAX_TRACKED_PER_CHAIN) c.seen.delete(c.seen.keys().next().value as number);
     return out;
+  }
+
+  /**
+   * Per-chain high-water marks and the newest TRACKER_PERSISTED_PER_CHAIN links, so a restarted
+   * client keeps checking gaps and links where it stopped. No secrets (hashes of envelopes the
+   * relay holds anyway), but store it with ReceiverState's blob so both move together.
+   *
+   *   str(tag) u32 n { str orderId u32 epoch str scope str sender bytes(16) keyId u32 expected
+   *   u32 m { u32 index bytes(32) hash bytes(32) prevHash }*m }*n
+   */
+  serialize(): Uint8Array {
+    const w = new Writer(TAG_TRACKER, 4096).u32(this.chains.size);
+    for (const c of this.chains.values()) {
+      w.id(c.ctx.orderId).u32(c.ctx.epoch).str(c.ctx.scope).id(c.ctx.senderDeviceId).bytes(c.ctx.senderKeyId).u32(c.expected);
+      const newest = [...c.seen.entries()].sort((a, b) => b[0] - a[0]).slice(0, TRACKER_PERSISTED_PER_CHAIN);
+      w.u32(newest.length);
+      for (const [i, l] of newest) w.u32(i).bytes(l.hash).bytes(l.prevHash);
+    }
+    return w.finish();
+  }
+
+  static deserialize(bytes: Uint8Array): ChainTracker {
+    const r = new Reader(bytes, 'chain tracker');
+    r.tag(TAG_TRACKER);
+    const t = new ChainTracker();
+    const n = r.u32();
+    if (n > MAX_TRACKED_CHAINS) r.fail('too many chains');
+    for (let k = 0; k < n; k++) {
+      const ctx = { orderId: r.id(), epoch: r.u32(), scope: r.str(32), senderDeviceId: r.id(), senderKeyId: r.fixed(16) };
+      const expected = r.u32();
+      const m = r.u32();
+      if (m > TRACKER_PERSISTED_PER_CHAIN) r.fail('too many links');
+      const seen = new Map<number, { hash: Uint8Array; prevHash: Uint8Array }>();
+      for (let j = 0; j < m; j++) {
+        const i = r.u32();
+        const link = { hash: r.fixed(32), prevHash: r.fixed(32) };
+        if (i >= expected || seen.has(i)) r.fail('link outside the chain');
+        seen.set(i, link);
+      }
+      const key = senderChainKey(ctx);
+      if (t.chains.has(key)) r.fail('duplicate chain');
+      // Oldest index first, as observe() would have inserted them.
+      t.chains.set(key, { ctx, expected, seen: new Map([...seen.entries()].sort((a, b) => a[0] - b[0])) });
+    }
+    r.end();
+    return t;
   }
 }

@@ -9,7 +9,7 @@ export { sha256, randomBytes } from './sodium.ts';
 export { AuthorityKey, DeviceKeys, signChallenge } from './identity.ts';
 export { issueCertificate } from './certificate.ts';
 export { signRoster } from './roster.ts';
-export { ReceiverState, MAX_SKIP, MAX_SKIPPED_KEYS, ratchetStep, KDF_CONTEXT } from './ratchet.ts';
+export { ReceiverState, MAX_SKIP, MAX_SKIPPED_KEYS, MAX_CHAINS, MAX_RETIRED_CHAINS, senderChainKey, ratchetStep, KDF_CONTEXT } from './ratchet.ts';
 export {
   OutboundSenderKey, createKeyPackages, openKeyPackage, decodeKeyPackage, needsRotation, DEFAULT_ROTATION,
 } from './senderkey.ts';
@@ -20,6 +20,7 @@ export {
 } from './attachment.ts';
 export {
   sealKeystore, openKeystore, sealDeviceKeystore, openDeviceKeystore, keystoreInteractive, keystoreStrong,
+  sealState, openState, deviceStorageKey,
 } from './keystore.ts';
 
 export type { CertificateFields } from './certificate.ts';

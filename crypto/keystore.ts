@@ -133,3 +133,65 @@ export function openDeviceKeystore(bytes: Uint8Array, password: string): DeviceS
     wipe(plain);
   }
 }
+
+const TAG_STATE = 'sealrelay/state/v1';
+const TAG_STORAGE_KEY = 'sealrelay/device-storage-key/v1';
+const STATE_KDF_CONTEXT = new TextEncoder().encode('srstate1');
+
+/**
+ * A 32-byte key for sealState(), derived from the device's own secret keys (BLAKE2b-256 of their serialized
+ * secret keys after a domain tag). It adds no secret to protect: whoever can read
+ * it already holds the device keys, which live in the Argon2id keystore. Wipe it when done.
+ * @example const k = deviceStorageKey(me); storage.set('receiver/o1', sealState(k, 'receiver/o1', state.serialize()));
+ */
+export function deviceStorageKey(deviceKeys: DeviceKeys): Uint8Array {
+  const secret = deviceKeys.serialize();
+  const input = new Writer(TAG_STORAGE_KEY, secret.length + 64).bytes(secret).finish();
+  try {
+    return be().generichash(32, input);
+  } finally {
+    wipe(secret);
+    wipe(input);
+  }
+}
+
+/**
+ * Encrypt secret application state (ReceiverState.serialize(), ChainTracker.serialize(), …) at rest:
+ * XChaCha20-Poly1305-IETF under a subkey of `storageKey` (crypto_kdf, context 'srstate1'), a random
+ * nonce, and `label` (e.g. `receiver/${orderId}`) authenticated as associated data, so a blob cannot
+ * be moved to another label.
+ *
+ *   str('sealrelay/state/v1') str label bytes(24 nonce) | bytes(ciphertext)   (AD = all before the ciphertext)
+ *
+ * It does not stop whoever controls the storage from putting back an older blob of the same label.
+ */
+export function sealState(storageKey: Uint8Array, label: string, plain: Uint8Array): Uint8Array {
+  if (storageKey.length !== 32) throw new CryptoError('INVALID_ARGUMENT', 'storage key must be 32 bytes');
+  const nonce = randomBytes(24);
+  const w = new Writer(TAG_STATE, plain.length + 128).str(label).bytes(nonce);
+  const ad = w.finish();
+  const key = be().kdfDerive(1, STATE_KDF_CONTEXT, storageKey);
+  try {
+    return w.bytes(be().aeadEncrypt(plain, ad, nonce, key)).finish();
+  } finally {
+    wipe(key);
+  }
+}
+
+/** Decrypt sealState() output: another label is WRONG_CONTEXT, another key or any alteration DECRYPT_FAILED. */
+export function openState(storageKey: Uint8Array, label: string, sealed: Uint8Array): Uint8Array {
+  if (storageKey.length !== 32) throw new CryptoError('INVALID_ARGUMENT', 'storage key must be 32 bytes');
+  const r = new Reader(sealed, 'sealed state');
+  r.tag(TAG_STATE);
+  const got = r.str(1024);
+  const nonce = r.fixed(24);
+  const ad = r.sliceFrom(0);
+  const ct = r.bytes(sealed.length);
+  r.end();
+  if (got !== label) throw new CryptoError('WRONG_CONTEXT', `state sealed as ${JSON.stringify(got)}, opened as ${JSON.stringify(label)}`);
+  const key = be().kdfDerive(1, STATE_KDF_CONTEXT, storageKey);
+  const plain = be().aeadDecrypt(ct, ad, nonce, key);
+  wipe(key);
+  if (!plain) throw new CryptoError('DECRYPT_FAILED', 'sealed state');
+  return plain;
+}

@@ -11,6 +11,7 @@ import { ToxicProxy } from '../../loadtest/net/proxy.ts';
 import type { RunningRelay } from '../../server/index.ts';
 import type { SealRelayClient } from '../../client/client.ts';
 import { FileStorage } from '../../client/storage/file.ts';
+import { MemoryStorage } from '../../client/storage/memory.ts';
 import type { ReceivedMessage } from '../../client/order.ts';
 import { CuttableTransport, makeClient, makeParty, makeWorld, record, rosterFor, startTestRelay, waitFor, type Party, type World } from './world.ts';
 
@@ -217,7 +218,8 @@ describe('SDK delivery under failure', () => {
   it('on a courier reassignment the old courier learns it was removed and gets nothing after; the new one cannot read before', async () => {
     const id = newOrder();
     const newCourier = makeParty(w.authority, 'courier');
-    const [s, oldC, newC] = await Promise.all([client(w.shipper), client(w.courier), client(newCourier)]);
+    const oldStorage = new MemoryStorage();
+    const [s, oldC, newC] = await Promise.all([client(w.shipper), client(w.courier, { storage: oldStorage }), client(newCourier)]);
     const r1 = rosterFor(w, id, [w.shipper, w.courier]);
     await s.putRoster(id, r1.bytes);
     const [os, oOld] = await Promise.all([s.openOrder(id), oldC.openOrder(id)]);
@@ -244,5 +246,13 @@ describe('SDK delivery under failure', () => {
     await new Promise((r) => setTimeout(r, 200));
     expect(texts(atNew.messages)).toEqual(['after reassignment']);
     expect(texts(atOld.messages)).toEqual(['before reassignment']);
+
+    // The old courier's device, restarted later with the same storage, is told at once too.
+    const later = await client(w.courier, { storage: oldStorage });
+    const reopened = await later.openOrder(id);
+    const removedAgain: boolean[] = [];
+    reopened.on('removed', (e) => removedAgain.push(e.verified));
+    await waitFor(() => removedAgain.length === 1, 5000, 'removed on reopen');
+    expect(reopened.closed).toBe(true);
   });
 });
