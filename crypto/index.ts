@@ -20,7 +20,7 @@ export {
 } from './attachment.ts';
 export {
   sealKeystore, openKeystore, sealDeviceKeystore, openDeviceKeystore, keystoreInteractive, keystoreStrong,
-  sealState, openState, deviceStorageKey,
+  sealState, openState, deviceStorageKey, KEYSTORE_MIN_OPS, KEYSTORE_MIN_MEM, KEYSTORE_MAX_OPS, KEYSTORE_MAX_MEM,
 } from './keystore.ts';
 
 export type { CertificateFields } from './certificate.ts';

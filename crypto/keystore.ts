@@ -36,9 +36,29 @@ export function keystoreStrong(): KeystoreCost {
   return { opsLimit: PWHASH.OPSLIMIT_MODERATE, memLimit: PWHASH.MEMLIMIT_MODERATE };
 }
 
-/** Upper bounds accepted when opening, so a tampered file cannot make us burn minutes or gigabytes. */
-const MAX_OPS = 16;
-const MAX_MEM = 1024 * 1024 * 1024;
+/**
+ * Argon2id bounds, enforced when sealing and when opening:
+ * - minimum 2 passes / 64 MiB = libsodium's INTERACTIVE limits, our default. Below it a stolen
+ *   keystore is cheaper to attack than libsodium's own floor for interactive logins (and than
+ *   what every device we target can afford), so such a file is neither produced nor accepted.
+ * - maximum 8 passes / 256 MiB = MODERATE's memory (keystoreStrong) with headroom in passes.
+ *   Opening a file is driven by its header, and the header is only authenticated *after* the
+ *   key is derived: without a cap a tampered file makes a phone try to allocate 1 GiB or more
+ *   (SENSITIVE), which kills a mini-program or a low-end Android app under wasm.
+ * Out of range on open is MALFORMED, on seal INVALID_ARGUMENT.
+ */
+export const KEYSTORE_MIN_OPS = PWHASH.OPSLIMIT_INTERACTIVE;
+export const KEYSTORE_MIN_MEM = PWHASH.MEMLIMIT_INTERACTIVE;
+export const KEYSTORE_MAX_OPS = 8;
+export const KEYSTORE_MAX_MEM = 256 * 1024 * 1024;
+
+function costInRange(c: KeystoreCost): boolean {
+  return (
+    Number.isInteger(c.opsLimit) && Number.isInteger(c.memLimit) &&
+    c.opsLimit >= KEYSTORE_MIN_OPS && c.opsLimit <= KEYSTORE_MAX_OPS &&
+    c.memLimit >= KEYSTORE_MIN_MEM && c.memLimit <= KEYSTORE_MAX_MEM
+  );
+}
 
 function deriveKey(password: string, salt: Uint8Array, cost: KeystoreCost): Uint8Array {
   // UTF-8, as libsodium.js did with a string password, but in a buffer we can wipe.
@@ -57,6 +77,9 @@ function deriveKey(password: string, salt: Uint8Array, cost: KeystoreCost): Uint
 export function sealKeystore(contents: Uint8Array, password: string, cost: KeystoreCost = keystoreInteractive()): Uint8Array {
   const s = be();
   if (password.length === 0) throw new CryptoError('INVALID_ARGUMENT', 'empty password');
+  if (!costInRange(cost)) {
+    throw new CryptoError('INVALID_ARGUMENT', `Argon2id cost must be ${KEYSTORE_MIN_OPS}..${KEYSTORE_MAX_OPS} passes and ${KEYSTORE_MIN_MEM}..${KEYSTORE_MAX_MEM} bytes`);
+  }
   const salt = randomBytes(PWHASH.SALTBYTES);
   const nonce = randomBytes(24);
   const w = new Writer(TAG_KEYSTORE, contents.length + 256)
@@ -75,23 +98,30 @@ export function sealKeystore(contents: Uint8Array, password: string, cost: Keyst
   }
 }
 
-/** Decrypt a keystore; a wrong password (or any alteration) is BAD_PASSWORD, bad structure MALFORMED. */
-export function openKeystore(bytes: Uint8Array, password: string): Uint8Array {
-  const s = be();
+/** @internal A keystore's parsed parts, checked (parameters in range) but not opened: no key derived. */
+export function decodeKeystore(bytes: Uint8Array): { cost: KeystoreCost; salt: Uint8Array; nonce: Uint8Array; ad: Uint8Array; ciphertext: Uint8Array } {
   const r = new Reader(bytes, 'keystore');
   r.tag(TAG_KEYSTORE);
   if (r.u32() !== KEYSTORE_VERSION) r.fail('unsupported version');
   if (r.u32() !== PWHASH.ALG_ARGON2ID13) r.fail('unsupported algorithm');
   const opsLimit = r.u32();
   const memLimit = r.u64();
-  if (opsLimit < 1 || opsLimit > MAX_OPS || memLimit < 8192 || memLimit > MAX_MEM) r.fail('Argon2id parameters out of range');
+  // Checked before anything is derived or allocated: the header is only authenticated by the key it yields.
+  if (!costInRange({ opsLimit, memLimit })) r.fail(`Argon2id parameters out of range (${opsLimit} passes, ${memLimit} bytes)`);
   const salt = r.fixed(PWHASH.SALTBYTES);
   const nonce = r.fixed(24);
   const ad = r.sliceFrom(0);
-  const ct = r.bytes(bytes.length);
+  const ciphertext = r.bytes(bytes.length);
   r.end();
-  const key = deriveKey(password, salt, { opsLimit, memLimit });
-  const plain = s.aeadDecrypt(ct, ad, nonce, key);
+  return { cost: { opsLimit, memLimit }, salt, nonce, ad, ciphertext };
+}
+
+/** Decrypt a keystore; a wrong password (or any alteration) is BAD_PASSWORD, bad structure or out-of-range parameters MALFORMED. */
+export function openKeystore(bytes: Uint8Array, password: string): Uint8Array {
+  const s = be();
+  const { cost, salt, nonce, ad, ciphertext } = decodeKeystore(bytes);
+  const key = deriveKey(password, salt, cost);
+  const plain = s.aeadDecrypt(ciphertext, ad, nonce, key);
   wipe(key);
   if (!plain) throw new CryptoError('BAD_PASSWORD');
   return plain;

@@ -1,10 +1,23 @@
 import { describe, expect, it } from 'vitest';
-import { cryptoReady, sealKeystore, openKeystore, sealDeviceKeystore, openDeviceKeystore, DeviceKeys, ReceiverState, CryptoError } from '../../crypto/index.ts';
+import {
+  cryptoReady, sealKeystore, openKeystore, sealDeviceKeystore, openDeviceKeystore, DeviceKeys, ReceiverState, CryptoError,
+  keystoreInteractive, keystoreStrong, KEYSTORE_MIN_OPS, KEYSTORE_MIN_MEM, KEYSTORE_MAX_OPS, KEYSTORE_MAX_MEM,
+} from '../../crypto/index.ts';
 
 await cryptoReady();
 
-// Cheapest Argon2id cost libsodium accepts, so the suite stays fast; the default is tested once below.
-const CHEAP = { opsLimit: 1, memLimit: 64 * 1024 };
+// The cheapest cost the keystore accepts (libsodium's INTERACTIVE limits, also the default).
+const CHEAP = { opsLimit: KEYSTORE_MIN_OPS, memLimit: KEYSTORE_MIN_MEM };
+const OPS_AT = 4 + 'sealrelay/keystore/v1'.length + 4 + 4;
+const MEM_AT = OPS_AT + 4;
+
+function withCost(file: Uint8Array, opsLimit: number, memLimit: number): Uint8Array {
+  const t = file.slice();
+  const v = new DataView(t.buffer);
+  v.setUint32(OPS_AT, opsLimit);
+  v.setBigUint64(MEM_AT, BigInt(memLimit));
+  return t;
+}
 
 function code(f: () => unknown): string {
   try {
@@ -33,20 +46,48 @@ describe('the keystore', () => {
   });
 
   it('refuses a downgraded cost parameter (authenticated as associated data)', () => {
-    const file = sealKeystore(new Uint8Array([1, 2, 3]), 'right', { opsLimit: 2, memLimit: 64 * 1024 });
-    const t = file.slice();
-    const opsAt = 4 + 'sealrelay/keystore/v1'.length + 4 + 4;
-    expect(t[opsAt + 3]).toBe(2);
-    t[opsAt + 3] = 1;
-    expect(code(() => openKeystore(t, 'right'))).toBe('BAD_PASSWORD');
+    const file = sealKeystore(new Uint8Array([1, 2, 3]), 'right', { opsLimit: 3, memLimit: KEYSTORE_MIN_MEM });
+    expect(new DataView(file.buffer).getUint32(OPS_AT)).toBe(3);
+    expect(code(() => openKeystore(withCost(file, 2, KEYSTORE_MIN_MEM), 'right'))).toBe('BAD_PASSWORD');
   });
 
   it('refuses absurd cost parameters as MALFORMED instead of burning memory', () => {
     const file = sealKeystore(new Uint8Array([1]), 'right', CHEAP);
     const t = file.slice();
-    const memAt = 4 + 'sealrelay/keystore/v1'.length + 4 + 4 + 4;
-    t[memAt + 2] = 0xff;
+    t[MEM_AT + 2] = 0xff;
     expect(code(() => openKeystore(t, 'right'))).toBe('MALFORMED');
+  });
+
+  it(`refuses to open a file asking for more than ${KEYSTORE_MAX_MEM / 2 ** 20} MiB or ${KEYSTORE_MAX_OPS} passes (MALFORMED) before deriving anything`, () => {
+    const file = sealKeystore(new Uint8Array([1]), 'right', CHEAP);
+    const started = performance.now();
+    expect(code(() => openKeystore(withCost(file, KEYSTORE_MIN_OPS, 1024 * 2 ** 20), 'right'))).toBe('MALFORMED'); // SENSITIVE: 1 GiB
+    expect(code(() => openKeystore(withCost(file, KEYSTORE_MIN_OPS, KEYSTORE_MAX_MEM + 1024), 'right'))).toBe('MALFORMED');
+    expect(code(() => openKeystore(withCost(file, KEYSTORE_MAX_OPS + 1, KEYSTORE_MIN_MEM), 'right'))).toBe('MALFORMED');
+    expect(performance.now() - started).toBeLessThan(100); // nothing was derived
+    // at the maxima the header is accepted and only the (now wrong) associated data fails
+    expect(code(() => openKeystore(withCost(file, KEYSTORE_MIN_OPS, KEYSTORE_MAX_MEM), 'right'))).toBe('BAD_PASSWORD');
+  });
+
+  it(`neither produces nor opens a file below ${KEYSTORE_MIN_MEM / 2 ** 20} MiB or ${KEYSTORE_MIN_OPS} passes`, () => {
+    expect(code(() => sealKeystore(new Uint8Array([1]), 'pw', { opsLimit: 1, memLimit: KEYSTORE_MIN_MEM }))).toBe('INVALID_ARGUMENT');
+    expect(code(() => sealKeystore(new Uint8Array([1]), 'pw', { opsLimit: KEYSTORE_MIN_OPS, memLimit: 64 * 1024 }))).toBe('INVALID_ARGUMENT');
+    expect(code(() => sealKeystore(new Uint8Array([1]), 'pw', { opsLimit: 9, memLimit: KEYSTORE_MIN_MEM }))).toBe('INVALID_ARGUMENT');
+    expect(code(() => sealDeviceKeystore({ deviceKeys: DeviceKeys.generate(), state: new Map() }, 'pw', { opsLimit: 1, memLimit: 8192 }))).toBe('INVALID_ARGUMENT');
+    const file = sealKeystore(new Uint8Array([1]), 'pw', CHEAP);
+    expect(code(() => openKeystore(withCost(file, 1, KEYSTORE_MIN_MEM), 'pw'))).toBe('MALFORMED');
+    expect(code(() => openKeystore(withCost(file, KEYSTORE_MIN_OPS, KEYSTORE_MIN_MEM - 1024), 'pw'))).toBe('MALFORMED');
+  });
+
+  it('keeps both presets inside the accepted range (interactive = the minimum, strong = MODERATE, 256 MiB)', () => {
+    for (const c of [keystoreInteractive(), keystoreStrong()]) {
+      expect(c.opsLimit).toBeGreaterThanOrEqual(KEYSTORE_MIN_OPS);
+      expect(c.opsLimit).toBeLessThanOrEqual(KEYSTORE_MAX_OPS);
+      expect(c.memLimit).toBeGreaterThanOrEqual(KEYSTORE_MIN_MEM);
+      expect(c.memLimit).toBeLessThanOrEqual(KEYSTORE_MAX_MEM);
+    }
+    expect(keystoreInteractive()).toEqual(CHEAP);
+    expect(keystoreStrong().memLimit).toBe(KEYSTORE_MAX_MEM);
   });
 
   it('never contains the secret key bytes in clear', () => {
