@@ -269,7 +269,8 @@ export async function putBlob(ctx: RelayContext, device: string, order: string, 
 export async function getBlob(ctx: RelayContext, device: string, blobId: string): Promise<Uint8Array> {
   const blob = await ctx.metrics.timeStore('blobGet', () => ctx.blobs.get(blobId));
   if (!blob) throw new ProtocolError('BLOB_NOT_FOUND');
-  const roster = await ctx.rosters.current(blob.order);
+  // Against the store's epoch: a member removed on another node must not fetch it here.
+  const roster = await ctx.rosters.synced(blob.order);
   // Same answer as a missing blob: do not reveal that an id exists to outsiders.
   if (!roster?.memberByDevice(device)) throw new ProtocolError('BLOB_NOT_FOUND');
   return blob.data;
