@@ -17,7 +17,13 @@ import { CryptoError } from './errors.ts';
 export const MAX_ID_BYTES = 128;
 
 const utf8 = new TextEncoder();
-const utf8Strict = new TextDecoder('utf-8', { fatal: true });
+/**
+ * fatal: invalid UTF-8 throws instead of becoming U+FFFD. ignoreBOM: a leading EF BB BF stays in the
+ * string as U+FEFF (by default TextDecoder drops it, so `EF BB BF 6F 31` and `6F 31` both decoded to
+ * "o1": two byte strings for one id). Reader.str also re-encodes and compares, so only the one
+ * canonical encoding of a string is accepted.
+ */
+const utf8Strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 export function utf8Bytes(s: string): Uint8Array {
   return utf8.encode(s);
@@ -178,11 +184,14 @@ export class Reader {
 
   str(max: number): string {
     const b = this.bytes(max);
+    let s: string;
     try {
-      return utf8Strict.decode(b);
+      s = utf8Strict.decode(b);
     } catch {
       return this.fail('invalid UTF-8');
     }
+    if (!bytesEqual(utf8.encode(s), b)) this.fail('non-canonical UTF-8');
+    return s;
   }
 
   /** An id: 1..MAX_ID_BYTES of valid UTF-8. */

@@ -5,6 +5,7 @@ import {
   OutboundSenderKey, DeviceKeys, AuthorityKey, CryptoError,
 } from '../../crypto/index.ts';
 import { decodeKeystore } from '../../crypto/keystore.ts';
+import { Reader, Writer } from '../../crypto/encoding.ts';
 import { NOW, ORDER, distribute, makeWorld, receiverFor, utf8 } from './fixtures.ts';
 
 await cryptoReady();
@@ -99,4 +100,45 @@ describe('every decoder', () => {
     expect(() => decodeEnvelopeHeader(b)).toThrow(expect.objectContaining({ code: 'MALFORMED' }));
   });
 
+});
+
+describe('exactly one encoding of each string', () => {
+  const read = (payload: number[]) => {
+    const w = new Writer('t').bytes(new Uint8Array(payload)).finish();
+    const r = new Reader(w, 'test');
+    r.tag('t');
+    const s = r.id();
+    r.end();
+    return s;
+  };
+
+  it('keeps a leading UTF-8 BOM, so a BOM-prefixed id is another id, not a second encoding of the same one', () => {
+    const plain = read([0x6f, 0x31]);
+    const bom = read([0xef, 0xbb, 0xbf, 0x6f, 0x31]);
+    expect(plain).toBe('o1');
+    expect(bom).toBe('\ufeffo1');
+    expect(bom).not.toBe(plain);
+    expect(new Writer('t').str(bom).finish()).toEqual(new Writer('t').bytes(new Uint8Array([0xef, 0xbb, 0xbf, 0x6f, 0x31])).finish());
+  });
+
+  it('refuses non-canonical UTF-8 (overlong forms, surrogates, truncated sequences) as MALFORMED', () => {
+    for (const bad of [[0xc0, 0xaf], [0xe0, 0x80, 0xaf], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0x6f, 0xe2, 0x82]]) {
+      expect(() => read(bad), JSON.stringify(bad)).toThrow(expect.objectContaining({ code: 'MALFORMED' }));
+    }
+  });
+
+  it('an envelope whose order id carries a BOM is of another order (WRONG_CONTEXT), never accepted as the same one', () => {
+    const h = decodeEnvelopeHeader(envelope);
+    const at = 4 + 'sealrelay/envelope/v1'.length + 4;
+    const ord = utf8(ORDER);
+    const forged = new Uint8Array(envelope.length + 3);
+    const v = new DataView(forged.buffer);
+    forged.set(envelope.subarray(0, at));
+    v.setUint32(at, ord.length + 3);
+    forged.set([0xef, 0xbb, 0xbf], at + 4);
+    forged.set(envelope.subarray(at + 4), at + 7);
+    expect(h.orderId).toBe(ORDER);
+    expect(decodeEnvelopeHeader(forged).orderId).toBe(`\ufeff${ORDER}`);
+    expect(() => openEnvelope(forged, { roster: w.roster, receiverState: st, expectedOrderId: ORDER })).toThrow(expect.objectContaining({ code: 'WRONG_CONTEXT' }));
+  });
 });
