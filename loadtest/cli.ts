@@ -77,7 +77,9 @@ if (values.profile !== 'lan' && !process.env.LT_SERVER_NS) {
 }
 const store = values.store as 'memory' | 'redis';
 if (store !== 'memory' && store !== 'redis') die('--store is memory or redis');
-if (values.nodes !== '1') die('--nodes 2 (failover) is not built yet: see the failover scenario note');
+const nodes = Number(values.nodes);
+if (nodes !== 1 && nodes !== 2) die('--nodes is 1 or 2');
+if (nodes === 2 && store !== 'redis') die('--nodes 2 needs --store redis (the nodes share it)');
 const rate = Number(values.rate);
 const durationMs = Number(values.duration) * 1000;
 const orders = Number(values.orders);
@@ -88,7 +90,7 @@ const makeTarget = (): PeerTarget => {
   switch (values.target as (typeof TARGETS)[number]) {
     case 'sealrelay':
       // Rate limits raised for peak: a surge of 4× must measure the relay, not its per-device throttle.
-      return new SealRelayTarget({ store, pin: pinned, relayConfig: scenario === 'peak' ? { rateLimits: { publishPerSecond: 1000, publishBurst: 2000, framesPerSecond: 2000, framesBurst: 4000 } } : {} });
+      return new SealRelayTarget({ store, pin: pinned, nodes: nodes as 1 | 2, relayConfig: scenario === 'peak' ? { rateLimits: { publishPerSecond: 1000, publishBurst: 2000, framesPerSecond: 2000, framesBurst: 4000 } } : {} });
     case 'bare-uws':
     case 'ws':
       return new WsRelayPeer(values.target as 'bare-uws' | 'ws', { pin: pinned });

@@ -68,7 +68,13 @@ export function planScenario(name: ScenarioName, target: PeerTarget, durationMs:
           },
         ],
       };
-    case 'failover':
-      throw new ScenarioUnsupported('failover (two relay nodes on one Redis, one killed) is not built yet in the harness: use relay-restart, or the two-node test in the server suite');
+    case 'failover': {
+      if (!(target instanceof SealRelayTarget) || target.nodeCount < 2) throw new ScenarioUnsupported('failover needs --target sealrelay --store redis --nodes 2');
+      return {
+        arrival: 'poisson',
+        drainMs: 30_000,
+        events: [{ atMs: third, name: 'kill -9 relay node 0; its clients move to node 1', run: () => target.killNode(0, 'SIGKILL') }],
+      };
+    }
   }
 }

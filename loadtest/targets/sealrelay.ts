@@ -8,6 +8,7 @@
  *   const target = new SealRelayTarget({ store: 'memory', pin: true });
  *   const report = await runLoad({ target, scenario: 'steady', profile: 'lan', orders: 250, ratePerSec: 2000, durationMs: 10_000 });
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +31,12 @@ export interface SealRelayOptions {
   readonly relayConfig?: Record<string, unknown>;
   /** Envelopes about this long (the smallest real sealed envelope is ~400 bytes). */
   readonly envelopeBytes?: number;
+  /**
+   * Relay nodes on one Redis (failover): clients start on node k % nodes and try
+   * the next node on every reconnect attempt; the nodes share a relay id and a
+   * ticket secret so a device resumes on either.
+   */
+  readonly nodes?: 1 | 2;
 }
 
 export class SealRelayTarget implements PeerTarget {
@@ -37,9 +44,9 @@ export class SealRelayTarget implements PeerTarget {
   readonly bodies = 'pre-sealed' as const;
   readonly errors = new ErrorTally();
   private fixtures: LoadFixtures | undefined;
-  private relay: ServerProcess | undefined;
+  private nodes: Array<{ port: number; proc: ServerProcess | undefined }> = [];
+  private readonly ticketSecret = randomBytes(32).toString('hex');
   private redis: { proc: ServerProcess; dir: string } | undefined;
-  private port = 0;
   private publishers: SealPublisher[] = [];
   private readonly receivers = new Set<SealReceiver>();
   private ackTicker: NodeJS.Timeout | undefined;
@@ -47,15 +54,20 @@ export class SealRelayTarget implements PeerTarget {
   envelopeBytes = 0;
 
   constructor(private readonly opts: SealRelayOptions) {
-    this.name = `sealrelay-${opts.store}`;
+    if ((opts.nodes ?? 1) > 1 && opts.store !== 'redis') throw new RangeError('several relay nodes need the redis store');
+    this.name = `sealrelay-${opts.store}${(opts.nodes ?? 1) > 1 ? `-x${opts.nodes}` : ''}`;
   }
 
-  private url = () => `ws://${serverHost()}:${this.port}/`;
+  /** Where client k connects: its home node first, then the next one on each attempt. */
+  private urlFor(k: number): () => string {
+    let attempt = 0;
+    return () => `ws://${serverHost()}:${this.nodes[(k + attempt++) % this.nodes.length]!.port}/`;
+  }
   private envelopes: Uint8Array[][] = [];
 
   /** HTTP base URL of the running relay (autocannon runs). */
   get httpUrl(): string {
-    return `http://${serverHost()}:${this.port}`;
+    return `http://${serverHost()}:${this.nodes[0]!.port}`;
   }
 
   /** The orders, devices and pre-sealed envelopes of the current run (HTTP runs and k6 fixtures reuse them). */
@@ -74,8 +86,10 @@ export class SealRelayTarget implements PeerTarget {
     this.envelopeBytes = envelopes[0]?.[0]?.byteLength ?? 0;
     this.warmEnvelope = envelopes[0]?.[0];
     if (this.opts.store === 'redis') await this.startRedis();
-    await this.startRelay();
-    this.publishers = this.fixtures.orders.map((o, i) => new SealPublisher(this.url, o.publisher, this.errors, o.orderId, envelopes[i]!));
+    this.nodes = [];
+    for (let i = 0; i < (this.opts.nodes ?? 1); i++) this.nodes.push({ port: await freePort(), proc: undefined });
+    for (let i = 0; i < this.nodes.length; i++) await this.startNode(i);
+    this.publishers = this.fixtures.orders.map((o, i) => new SealPublisher(this.urlFor(i), o.publisher, this.errors, o.orderId, envelopes[i]!));
     for (let i = 0; i < this.publishers.length; i += 50) {
       await Promise.all(
         this.publishers.slice(i, i + 50).map(async (p, k) => {
@@ -87,7 +101,10 @@ export class SealRelayTarget implements PeerTarget {
     this.ackTicker = setInterval(() => {
       for (const r of this.receivers) r.flushAck();
     }, ACK_EVERY_MS);
-    return { pid: this.relay!.pid, payloadBytes: this.envelopeBytes, ...(this.redis ? { sidecars: [{ name: 'redis-server', pid: this.redis.proc.pid }] } : {}) };
+    // The last node is the one a failover keeps: sample it as "the server", the others beside it.
+    const others = this.nodes.slice(0, -1).map((n, i) => ({ name: `relay-node-${i}`, pid: n.proc!.pid }));
+    const sidecars = [...others, ...(this.redis ? [{ name: 'redis-server', pid: this.redis.proc.pid }] : [])];
+    return { pid: this.nodes[this.nodes.length - 1]!.proc!.pid, payloadBytes: this.envelopeBytes, ...(sidecars.length ? { sidecars } : {}) };
   }
 
   private async startRedis(): Promise<void> {
@@ -105,17 +122,28 @@ export class SealRelayTarget implements PeerTarget {
   }
   private redisPort = 0;
 
-  private async startRelay(): Promise<void> {
-    if (!this.port) this.port = await freePort();
+  private async startNode(i: number): Promise<void> {
+    const node = this.nodes[i]!;
     const config = {
       host: serverHost(),
-      port: this.port,
+      port: node.port,
+      relayId: 'sealrelay-loadtest',
+      ticketSecrets: [this.ticketSecret],
       trustedAuthorities: [Buffer.from(this.fixtures!.authority.publicKey).toString('hex')],
       ...(this.redis ? { redisUrl: `redis://${serverHost()}:${this.redisPort}` } : {}),
       ...this.opts.relayConfig,
     };
     const { cmd, args } = tsxArgs(RELAY_MAIN);
-    this.relay = await spawnServer({ cmd, args, port: this.port, pin: this.opts.pin ?? false, env: { SEALRELAY_LT_CONFIG: JSON.stringify(config) }, readyTimeoutMs: 30_000 });
+    node.proc = await spawnServer({ cmd, args, port: node.port, pin: this.opts.pin ?? false, env: { SEALRELAY_LT_CONFIG: JSON.stringify(config) }, readyTimeoutMs: 30_000 });
+  }
+
+  /** The failover scenario: kill relay node i (-9 by default) and leave it dead. */
+  async killNode(i: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    await this.nodes[i]?.proc?.stop(signal);
+  }
+
+  get nodeCount(): number {
+    return this.nodes.length || (this.opts.nodes ?? 1);
   }
 
   errorCounts(): Record<string, number> {
@@ -124,9 +152,9 @@ export class SealRelayTarget implements PeerTarget {
 
   /** The relay-restart scenario: kill the relay (-9 by default) and start it again on the same port and store. */
   async restartRelay(signal: NodeJS.Signals = 'SIGKILL'): Promise<number> {
-    await this.relay?.stop(signal);
-    await this.startRelay();
-    return this.relay!.pid;
+    await this.nodes[0]?.proc?.stop(signal);
+    await this.startNode(0);
+    return this.nodes[0]!.proc!.pid;
   }
 
   /**
@@ -155,7 +183,7 @@ export class SealRelayTarget implements PeerTarget {
     const o = this.fixtures?.orders[order];
     const device = o?.receivers[party];
     if (!o || !device) throw new RangeError(`no receiver ${party} of order ${order}`);
-    const r = new SealReceiver(this.url, device, this.errors, o.orderId, sink);
+    const r = new SealReceiver(this.urlFor(order * 3 + party), device, this.errors, o.orderId, sink);
     await r.openWithRetry();
     this.receivers.add(r);
     return {
@@ -174,13 +202,12 @@ export class SealRelayTarget implements PeerTarget {
     await Promise.allSettled([...this.receivers].map((r) => r.close()));
     this.receivers.clear();
     await Promise.allSettled(this.publishers.map((p) => p.close()));
-    await this.relay?.stop();
-    this.relay = undefined;
+    await Promise.allSettled(this.nodes.map((n) => n.proc?.stop()));
+    this.nodes = [];
     if (this.redis) {
       await this.redis.proc.stop();
       rmSync(this.redis.dir, { recursive: true, force: true });
       this.redis = undefined;
     }
-    this.port = 0;
   }
 }

@@ -51,4 +51,11 @@ describe.runIf(requireService('redis-server', hasBinary('redis-server'), 'apt-ge
     expect(r.target).toBe('sealrelay-redis');
     expect(r.reconnects).toBeGreaterThanOrEqual(15); // every receiver noticed the restart
   }, 300_000);
+
+  it('with two relay nodes, killing one moves its clients to the other with nothing lost, duplicated or reordered', async () => {
+    const r = await loadtest(['--scenario', 'failover', '--store', 'redis', '--nodes', '2', '--profile', 'lan', '--rate', '30', '--duration', '8', '--orders', '6']);
+    expectClean(r);
+    expect(r.target).toBe('sealrelay-redis-x2');
+    expect(r.reconnects).toBeGreaterThanOrEqual(9); // node 0's receivers (half of 18) moved
+  }, 300_000);
 });
