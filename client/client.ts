@@ -176,10 +176,12 @@ export class SealRelayClient extends Emitter<ClientEvents> {
   }
 
   /** Final: stop reconnecting, end every order session. Unsent messages stay in the outbox for the next process. */
-  close(): void {
-    for (const s of [...this.sessions.values()]) s.close();
+  close(): Promise<void> {
+    const flushed = [...this.sessions.values()].map((s) => s.close());
     this.clearPump();
     this.connection.close();
+    // Resolves once every order's read position is durable (awaiting it is optional).
+    return Promise.all(flushed).then(() => undefined);
   }
 
   /** Platform hints (see watchBrowserNetwork / watchWechatNetwork). */

@@ -146,11 +146,13 @@ export class OrderSession extends Emitter<OrderEvents> {
     return this.stream.iterator();
   }
 
-  /** Stop following the order (its outbox entries are still sent). */
-  close(): void {
-    if (this.ended) return;
-    this.stop();
-    this.ctx.connection.send({ t: 'unsub', order: this.orderId });
+  /** Stop following the order (its outbox entries are still sent). Resolves once the read position is durable. */
+  close(): Promise<void> {
+    if (!this.ended) {
+      this.stop();
+      this.ctx.connection.send({ t: 'unsub', order: this.orderId });
+    }
+    return this.committing ?? Promise.resolve();
   }
 
   // ------------------------------------------------------------ sending
@@ -323,7 +325,7 @@ export class OrderSession extends Emitter<OrderEvents> {
     if (this.committing) return;
     this.committing = (async () => {
       try {
-        while (!this.ended && this.ctx.inbox.committed(this.orderId) < this.commitTarget) {
+        while (this.ctx.inbox.committed(this.orderId) < this.commitTarget) {
           await this.ctx.inbox.commit(this.orderId, this.commitTarget);
           this.scheduleAck();
         }
@@ -414,7 +416,8 @@ export class OrderSession extends Emitter<OrderEvents> {
     this.outbound.clear();
     if (this.ackTimer !== undefined) this.ctx.clock.clearTimeout(this.ackTimer);
     this.stream.end();
-    this.ctx.inbox.close(this.orderId);
+    // A cursor write still in flight finishes first: what was handed over stays handed over.
+    void (this.committing ?? Promise.resolve()).then(() => this.ctx.inbox.close(this.orderId));
     this.ctx.forget(this.orderId);
   }
 

@@ -71,7 +71,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the SDK in Chromium', () => {
     const run = (c: object) => tab.evaluate((x) => (globalThis as unknown as { sealrelayScenario(c: object): Promise<Result> }).sealrelayScenario(x), c);
 
     const live = run({ ...cfg, step: 'send', texts: ['from the browser'], expectFromPeer: 1 });
-    await waitFor(() => atNode.messages.length === 1, 20_000, 'the browser message at the Node party');
+    await waitFor(() => atNode.messages.length === 1, 45_000, 'the browser message at the Node party');
     await (await (await node.openOrder(id)).send('text', { text: 'from node' })).acked;
     const first = await live;
     expect(first.received).toEqual(['me: from the browser', 'consignee: from node']);
@@ -85,7 +85,7 @@ describe.skipIf(!existsSync(CHROMIUM))('the SDK in Chromium', () => {
     await tab.waitForFunction(() => 'sealrelayScenario' in globalThis);
     const flushed = await run({ ...cfg, step: 'flush', texts: [], expectFromPeer: 0 });
     expect(flushed.pendingAtStart).toBe(2);
-    await waitFor(() => atNode.messages.length === 4, 20_000, 'the queued messages at the Node party');
+    await waitFor(() => atNode.messages.length === 4, 45_000, 'the queued messages at the Node party');
     expect(atNode.messages.map((m) => (m.kind === 'text' ? m.body.text : m.kind))).toEqual(['from the browser', 'from node', 'queued 1', 'queued 2']);
-  }, 90_000);
+  }, 150_000);
 });

@@ -180,8 +180,7 @@ describe('SDK delivery under failure', () => {
     const got1 = record(await b1.openOrder(id));
     for (let i = 0; i < 3; i++) await (await oa.send('text', { text: `before ${i}` })).acked;
     await waitFor(() => got1.messages.length === 3);
-    await new Promise((r) => setTimeout(r, 50)); // the commit is durable right after the hand-off
-    b1.close();
+    await b1.close(); // resolves once the read position is durable
     for (let i = 0; i < 2; i++) await (await oa.send('text', { text: `after ${i}` })).acked;
     const b2 = await client(w.consignee, { storage: new FileStorage(dir) });
     const got2 = record(await b2.openOrder(id));
