@@ -109,18 +109,10 @@ export interface OpenedClient {
   lastProblem(): string | undefined;
 }
 
-/**
- * Create and connect the SDK client. `mode` decides the storage (see the file comment);
- * `volatileSeed` pre-fills the in-memory part (tail's read cursor).
- */
-export async function connectDevice(d: Device, mode: 'send' | 'tail', volatileSeed?: Record<string, unknown>): Promise<OpenedClient> {
+/** Create and connect the SDK client. `mode` decides the storage (see the file comment). */
+export async function connectDevice(d: Device, mode: 'send' | 'tail'): Promise<OpenedClient> {
   const files = new FileStorage(d.stateDir);
-  let storage: ClientStorage = files;
-  if (mode === 'tail') {
-    const mem = new MemoryStorage();
-    for (const [k, v] of Object.entries(volatileSeed ?? {})) await mem.set(k, new TextEncoder().encode(JSON.stringify(v)));
-    storage = new SplitStorage(files, mem);
-  }
+  const storage: ClientStorage = mode === 'tail' ? new SplitStorage(files, new MemoryStorage()) : files;
   let client: SealRelayClient;
   try {
     client = await SealRelayClient.create({

@@ -87,8 +87,7 @@ export async function tail(argv: string[]): Promise<number> {
     }
   }
 
-  // The SDK's read cursor for this order starts at --from-seq (SDK inbox key `inbox/<order>`).
-  const opened = await connectDevice(device, 'tail', { [`inbox/${orderId}`]: { committed: fromSeq } });
+  const opened = await connectDevice(device, 'tail');
   const { client } = opened;
   let seenUpTo = fromSeq;
   const sendersSeen = new Set<string>();
@@ -117,7 +116,7 @@ export async function tail(argv: string[]): Promise<number> {
     } else if (ownEarlier) {
       const when = h ? new Date(h.at).toISOString().replace('T', ' ').slice(0, 19) + 'Z' : ' '.repeat(20);
       const what = h ? `${h.kind.padEnd(17)} ` : '';
-      say(`${paint.dim(when)}  ${paint.bold(`#${w.seq ?? '?'}`.padEnd(5))} ${paint.cyan('me'.padEnd(15))} ${' '.repeat(16)} ${what}${paint.dim('(sent by this device from an earlier process; its sender key was not kept, so the content cannot be shown here)')}`);
+      say(`${paint.dim(when)}  ${paint.bold(`#${w.seq ?? '?'}`.padEnd(5))} ${paint.cyan('me'.padEnd(15))} ${' '.repeat(16)} ${what}${paint.dim('(sent by this device, but its sender key is not in this --state directory: another install, or a lost state dir; content cannot be shown)')}`);
     } else if (!expectedGap) {
       warnLine(warningLine(w));
     }
@@ -125,7 +124,7 @@ export async function tail(argv: string[]): Promise<number> {
   };
 
   try {
-    const session = await within(timeoutMs, `order ${orderId} to open`, opened, client.openOrder(orderId)).catch((e: unknown) => {
+    const session = await within(timeoutMs, `order ${orderId} to open`, opened, client.openOrder(orderId, { afterSeq: fromSeq })).catch((e: unknown) => {
       throw explainOpenError(e, orderId, device.keys.deviceId);
     });
     session.on('message', onMessage);
