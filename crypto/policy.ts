@@ -5,6 +5,8 @@
  */
 import { z } from 'zod';
 import { CryptoError } from './errors.ts';
+import { Writer } from './encoding.ts';
+import { hash32 } from './sodium.ts';
 
 export const ROLES = ['shipper', 'consignee', 'courier', 'dispatcher', 'support', 'auditor'] as const;
 export type Role = (typeof ROLES)[number];
@@ -112,6 +114,48 @@ export function registerPolicy(policy: Policy): void {
     throw new CryptoError('INVALID_ARGUMENT', `policy ${policy.id} is already registered with other rules; bump its version`);
   }
   registry.set(policy.id, policy);
+}
+
+const TAG_POLICY = 'sealrelay/policy/v1';
+
+/**
+ * The canonical encoding of a policy's rules (what rosters commit to):
+ *   str('sealrelay/policy/v1') str id u32 nScopes { str scope u32 n { str role }*n }*nScopes
+ *   u32 nAllowed { str role str kind str scope }*nAllowed
+ * Scopes sorted by name, readers in ROLES order, allowed (role, kind, scope) triples sorted by
+ * role, kind, scope (each in code-unit order; ids are ASCII in practice). The description is not
+ * a rule and is left out; two ways of writing the same rules encode alike.
+ */
+export function policyEncoding(policy: Policy): Uint8Array {
+  const w = new Writer(TAG_POLICY, 2048).id(policy.id, 'policy id');
+  const scopes = [...policy.readers.keys()].sort(cmp);
+  w.u32(scopes.length);
+  for (const scope of scopes) {
+    const readers = ROLES.filter((r) => policy.readers.get(scope)!.has(r));
+    w.str(scope).u32(readers.length);
+    for (const r of readers) w.str(r);
+  }
+  const triples = [...policy.allowed].map((t) => t.split('|') as [string, string, string]);
+  triples.sort((a, b) => cmp(a[0], b[0]) || cmp(a[1], b[1]) || cmp(a[2], b[2]));
+  w.u32(triples.length);
+  for (const [role, kind, scope] of triples) w.str(role).str(kind).str(scope);
+  return w.finish();
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+const hashes = new WeakMap<Policy, Uint8Array>();
+
+/** BLAKE2b-256 of policyEncoding(policy): signed into every roster that names the policy. */
+export function policyHash(policy: Policy): Uint8Array {
+  let h = hashes.get(policy);
+  if (!h) {
+    h = hash32(policyEncoding(policy));
+    hashes.set(policy, h);
+  }
+  return h.slice();
 }
 
 /** A registered policy, or undefined. */

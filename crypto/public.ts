@@ -10,7 +10,7 @@ export { decodeCertificate, verifyCertificate } from './certificate.ts';
 export { decodeRoster, verifyRoster, rosterHash, RosterChain, VerifiedRoster } from './roster.ts';
 export {
   ROLES, KINDS, SCOPES, DEFAULT_POLICY, loadPolicy, registerPolicy, policyById,
-  mayPublish, mayPublishAny, mayRead, readersOf, scopesOf, isRole, isKind,
+  mayPublish, mayPublishAny, mayRead, readersOf, scopesOf, isRole, isKind, policyHash, policyEncoding,
 } from './policy.ts';
 export { decodeEnvelopeHeader, envelopeHash } from './envelope.ts';
 export { decodeKeyPackageHeader } from './senderkey.ts';

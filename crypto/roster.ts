@@ -2,8 +2,8 @@
  * Order rosters: the authority-signed membership of one order at one epoch,
  * hash-chained to the previous epoch. Encoding (crypto/README.md):
  *
- *   str('sealrelay/roster/v1') u32 version str orderId u32 epoch bytes(32 prevHash)
- *   str policyId u64 issuedAt bytes(32 authorityPublicKey) u32 memberCount
+ *   str('sealrelay/roster/v2') u32 version=2 str orderId u32 epoch bytes(32 prevHash)
+ *   str policyId bytes(32 policyHash) u64 issuedAt bytes(32 authorityPublicKey) u32 memberCount
  *   { str deviceId str userId str role bytes(certificate) } * memberCount
  *   | bytes(64 signature)
  *
@@ -15,11 +15,16 @@ import { CryptoError } from './errors.ts';
 import { Reader, Writer, ZERO_HASH, bytesEqual } from './encoding.ts';
 import { type AuthorityKey, containsKey, verifySig } from './identity.ts';
 import { type VerifiedCertificate, MAX_CERTIFICATE_BYTES, verifyCertificate } from './certificate.ts';
-import { type Policy, type Role, isRole, policyById } from './policy.ts';
+import { type Policy, type Role, isRole, policyById, policyHash } from './policy.ts';
 import { hash32 } from './sodium.ts';
 
-const TAG_ROSTER = 'sealrelay/roster/v1';
-export const ROSTER_VERSION = 1;
+/**
+ * v2 added policyHash: v1 named the policy by id only, so a relay or client holding other rules
+ * under the same id would enforce them without noticing. v1 rosters are not accepted (they
+ * would reopen that gap); re-sign them.
+ */
+const TAG_ROSTER = 'sealrelay/roster/v2';
+export const ROSTER_VERSION = 2;
 /** Members per roster: 64 devices covers every party of one shipment with several devices each (protocol MAX_ROSTER_BYTES fits it). */
 export const MAX_ROSTER_MEMBERS = 64;
 /** Largest roster accepted (protocol MAX_ROSTER_BYTES). */
@@ -48,6 +53,8 @@ export interface Roster {
   readonly epoch: number;
   readonly prevHash: Uint8Array;
   readonly policyId: string;
+  /** BLAKE2b-256 of the canonical encoding of the policy the authority signed for (policyEncoding). */
+  readonly policyHash: Uint8Array;
   readonly issuedAt: number;
   readonly authorityPublicKey: Uint8Array;
   readonly members: readonly RosterMemberInput[];
@@ -64,7 +71,8 @@ export interface VerifiedMember {
 }
 
 /**
- * Sign a roster.
+ * Sign a roster. The policy's hash is taken from the registered policy of `policyId`
+ * (UNKNOWN_POLICY if none: register custom policies before signing).
  * @example const bytes = signRoster(authority, { orderId: 'o1', epoch: 1, members, policyId: DEFAULT_POLICY.id, issuedAt: now });
  */
 export function signRoster(authority: AuthorityKey, fields: RosterFields): Uint8Array {
@@ -72,12 +80,15 @@ export function signRoster(authority: AuthorityKey, fields: RosterFields): Uint8
   if (prevHash.length !== 32) throw new CryptoError('INVALID_ARGUMENT', 'prevHash must be 32 bytes');
   if (!Number.isInteger(fields.epoch) || fields.epoch < 1) throw new CryptoError('INVALID_ARGUMENT', 'epoch starts at 1');
   if (fields.members.length > MAX_ROSTER_MEMBERS) throw new CryptoError('INVALID_ARGUMENT', `at most ${MAX_ROSTER_MEMBERS} members`);
+  const policy = policyById(fields.policyId);
+  if (!policy) throw new CryptoError('UNKNOWN_POLICY', `policy ${fields.policyId} is not registered`);
   const w = new Writer(TAG_ROSTER, 1024)
     .u32(ROSTER_VERSION)
     .id(fields.orderId, 'orderId')
     .u32(fields.epoch)
     .bytes(prevHash)
     .id(fields.policyId, 'policyId')
+    .bytes(policyHash(policy))
     .u64(fields.issuedAt)
     .bytes(authority.publicKey)
     .u32(fields.members.length);
@@ -96,6 +107,7 @@ function decode(bytes: Uint8Array): { roster: Roster; tbs: Uint8Array } {
   if (epoch < 1) r.fail('epoch 0');
   const prevHash = r.fixed(32);
   const policyId = r.id();
+  const policyHashBytes = r.fixed(32);
   const issuedAt = r.u64();
   const authorityPublicKey = r.fixed(32);
   const count = r.u32();
@@ -112,7 +124,7 @@ function decode(bytes: Uint8Array): { roster: Roster; tbs: Uint8Array } {
   const tbs = r.sliceFrom(0);
   const signature = r.fixed(64);
   r.end();
-  return { roster: { version, orderId, epoch, prevHash, policyId, issuedAt, authorityPublicKey, members, signature }, tbs };
+  return { roster: { version, orderId, epoch, prevHash, policyId, policyHash: policyHashBytes, issuedAt, authorityPublicKey, members, signature }, tbs };
 }
 
 /** Parse a roster without verifying it (no sodium needed). Throws MALFORMED. */
@@ -131,6 +143,7 @@ export class VerifiedRoster {
   readonly epoch: number;
   readonly prevHash: Uint8Array;
   readonly policyId: string;
+  readonly policyHash: Uint8Array;
   readonly policy: Policy;
   readonly issuedAt: number;
   readonly authorityPublicKey: Uint8Array;
@@ -145,6 +158,7 @@ export class VerifiedRoster {
     this.epoch = roster.epoch;
     this.prevHash = roster.prevHash;
     this.policyId = roster.policyId;
+    this.policyHash = roster.policyHash;
     this.policy = policy;
     this.issuedAt = roster.issuedAt;
     this.authorityPublicKey = roster.authorityPublicKey;
@@ -206,6 +220,9 @@ export function verifyRoster(bytes: Uint8Array, opts: VerifyRosterOptions): Veri
   }
   const policy = policyById(roster.policyId);
   if (!policy) throw new CryptoError('UNKNOWN_POLICY', `policy ${roster.policyId}`);
+  if (!bytesEqual(policyHash(policy), roster.policyHash)) {
+    throw new CryptoError('POLICY_MISMATCH', `roster of ${roster.orderId} epoch ${roster.epoch} was signed for other rules than ${roster.policyId} as registered here`);
+  }
   const seen = new Set<string>();
   const members: VerifiedMember[] = [];
   for (const m of roster.members) {

@@ -11,6 +11,7 @@ import { ratchetStep, KDF_CONTEXT, KDF_SUBKEY_CHAIN, KDF_SUBKEY_MESSAGE } from '
 import { OutboundSenderKey, encodeKeyPackage } from './senderkey.ts';
 import { sealEnvelope, envelopeHash } from './envelope.ts';
 import { toHex } from './encoding.ts';
+import { DEFAULT_POLICY, policyEncoding, policyHash } from './policy.ts';
 
 const fill = (n: number, v: number): Uint8Array => new Uint8Array(n).fill(v);
 const seq = (n: number, start: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (start + i) & 0xff);
@@ -21,6 +22,8 @@ export interface TestVectors {
   kdf: { context: string; messageSubkeyId: number; chainSubkeyId: number; steps: { index: number; chainKey: string; messageKey: string }[] };
   identity: { authorityPublicKey: string; signPublicKey: string; boxPublicKey: string; deviceId: string; fingerprint: string; safetyNumber: string; challengeSignature: string };
   certificate: string;
+  /** The default policy's canonical encoding (policyEncoding) and its BLAKE2b-256, carried in the roster. */
+  policy: { id: string; encoding: string; hash: string };
   roster: { bytes: string; hash: string };
   keyPackage: string;
   envelopes: { bytes: string; hash: string; body: string; kind: string }[];
@@ -107,6 +110,7 @@ export function computeVectors(): TestVectors {
       challengeSignature: toHex(signChallenge(device, h(inputs.challenge))),
     },
     certificate: toHex(cert),
+    policy: { id: DEFAULT_POLICY.id, encoding: toHex(policyEncoding(DEFAULT_POLICY)), hash: toHex(policyHash(DEFAULT_POLICY)) },
     roster: { bytes: toHex(rosterBytes), hash: toHex(rosterHash(rosterBytes)) },
     keyPackage: toHex(keyPackage),
     envelopes,

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { cryptoReady, signRoster, verifyRoster, decodeRoster, rosterHash, RosterChain, AuthorityKey, CryptoError } from '../../crypto/index.ts';
+import {
+  cryptoReady, signRoster, verifyRoster, decodeRoster, rosterHash, RosterChain, AuthorityKey, CryptoError, DEFAULT_POLICY, loadPolicy, policyHash,
+  type RosterMemberInput,
+} from '../../crypto/index.ts';
+import { Writer } from '../../crypto/encoding.ts';
 import { DAY, NOW, ORDER, makeParty, makeWorld, member, nextRoster } from './fixtures.ts';
 
 await cryptoReady();
@@ -69,10 +73,42 @@ describe('rosters', () => {
     expect(code(() => verifyRoster(dup, { trustedAuthorities: w.trusted, now: NOW }))).toBe('DUPLICATE_MEMBER');
     const mismatch = signRoster(w.authority, { orderId: ORDER, epoch: 1, members: [{ ...member(w.shipper), certificate: w.courier.cert }], policyId: 'sealrelay/default@1', issuedAt: NOW });
     expect(code(() => verifyRoster(mismatch, { trustedAuthorities: w.trusted, now: NOW }))).toBe('CERT_MISMATCH');
-    const unknown = signRoster(w.authority, { orderId: ORDER, epoch: 1, members: [member(w.shipper)], policyId: 'acme/secret@9', issuedAt: NOW });
+    expect(code(() => signRoster(w.authority, { orderId: ORDER, epoch: 1, members: [member(w.shipper)], policyId: 'acme/secret@9', issuedAt: NOW }))).toBe('UNKNOWN_POLICY');
+    const unknown = signRaw(w.authority, 'acme/secret@9', new Uint8Array(32), [member(w.shipper)]);
     expect(code(() => verifyRoster(unknown, { trustedAuthorities: w.trusted, now: NOW }))).toBe('UNKNOWN_POLICY');
   });
+
+  it('carry the hash of the policy’s rules, and signed for other rules under a known id are rejected with POLICY_MISMATCH', () => {
+    const w = makeWorld();
+    expect(decodeRoster(w.rosterBytes).policyHash).toEqual(policyHash(DEFAULT_POLICY));
+    expect(w.roster.policyHash).toEqual(policyHash(DEFAULT_POLICY));
+    // The authority's copy of 'sealrelay/default@1' lets the courier read commercial; ours does not.
+    const theirs = loadPolicy({
+      ...DEFAULT_POLICY.data,
+      scopes: { ...DEFAULT_POLICY.data.scopes, commercial: { readers: ['shipper', 'dispatcher', 'auditor', 'courier'] } },
+    });
+    expect(theirs.id).toBe(DEFAULT_POLICY.id);
+    const bytes = signRaw(w.authority, DEFAULT_POLICY.id, policyHash(theirs), [member(w.shipper), member(w.courier)]);
+    expect(code(() => verifyRoster(bytes, { trustedAuthorities: w.trusted, now: NOW }))).toBe('POLICY_MISMATCH');
+    const same = signRaw(w.authority, DEFAULT_POLICY.id, policyHash(DEFAULT_POLICY), [member(w.shipper), member(w.courier)]);
+    expect(code(() => verifyRoster(same, { trustedAuthorities: w.trusted, now: NOW }))).toBe('no error');
+  });
+
+  it('hash a policy by its rules only: description and the order rules are written in do not change it', () => {
+    const reordered = loadPolicy({ ...DEFAULT_POLICY.data, description: 'other words', publish: [...DEFAULT_POLICY.data.publish].reverse() });
+    expect(policyHash(reordered)).toEqual(policyHash(DEFAULT_POLICY));
+    const stricter = loadPolicy({ ...DEFAULT_POLICY.data, publish: DEFAULT_POLICY.data.publish.slice(1) });
+    expect(policyHash(stricter)).not.toEqual(policyHash(DEFAULT_POLICY));
+  });
 });
+
+/** A roster signed with any policy id and hash (signRoster only signs registered policies). */
+function signRaw(authority: AuthorityKey, policyId: string, hash: Uint8Array, members: RosterMemberInput[]): Uint8Array {
+  const w = new Writer('sealrelay/roster/v2').u32(2).id(ORDER).u32(1).bytes(new Uint8Array(32)).id(policyId).bytes(hash).u64(NOW)
+    .bytes(authority.publicKey).u32(members.length);
+  for (const m of members) w.id(m.deviceId).id(m.userId).str(m.role).bytes(m.certificate);
+  return w.bytes(authority.sign(w.finish())).finish();
+}
 
 describe('a client roster chain', () => {
   it('advances one epoch at a time and keeps earlier rosters for late messages', () => {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { cryptoReady, DeviceKeys, openEnvelope, verifyRoster, ReceiverState, decodeKeyPackageHeader, verifyCertificate, verifyChallenge } from '../../crypto/index.ts';
+import { cryptoReady, DeviceKeys, openEnvelope, verifyRoster, decodeRoster, ReceiverState, decodeKeyPackageHeader, verifyCertificate, verifyChallenge } from '../../crypto/index.ts';
 import { wasmSodium } from '../../crypto/backend-wasm.ts';
 import { computeVectors, type TestVectors } from '../../crypto/vectors.ts';
 
@@ -38,6 +38,15 @@ describe('the committed test vectors', () => {
     expect(fresh.certificate).toBe(committed.certificate);
     expect(fresh.roster).toEqual(committed.roster);
     expect(fresh.keyPackage).toBe(committed.keyPackage);
+  });
+
+  it('match the default policy’s canonical encoding and hash, and the roster carries that hash after the policy id', () => {
+    expect(fresh.policy).toEqual(committed.policy);
+    // BLAKE2b-256 by libsodium.js directly, not through crypto/
+    expect(Buffer.from(libsodiumJs.crypto_generichash(32, hex(committed.policy.encoding), null)).toString('hex')).toBe(committed.policy.hash);
+    const r = decodeRoster(hex(committed.roster.bytes));
+    expect(r.policyId).toBe(committed.policy.id);
+    expect(Buffer.from(r.policyHash).toString('hex')).toBe(committed.policy.hash);
   });
 
   it('match the envelopes byte for byte', () => {
