@@ -245,6 +245,7 @@ export function verifyRoster(bytes: Uint8Array, opts: VerifyRosterOptions): Veri
  * - an epoch older than the head: ROSTER_ROLLBACK
  * - the head's epoch with another hash, or the next epoch not linking to the head: ROSTER_FORK
  * - an epoch more than one ahead: ROSTER_BAD_CHAIN (fetch the missing ones and accept them in order)
+ * - without a pinned head, a first roster other than epoch 1: ROSTER_BAD_CHAIN
  */
 export class RosterChain {
   private readonly history = new Map<number, VerifiedRoster>();
@@ -252,8 +253,9 @@ export class RosterChain {
   private headRoster: VerifiedRoster | undefined;
 
   /**
-   * @param pinned the head persisted from an earlier session ({orderId, epoch, hash}); the
-   * chain then refuses anything that does not extend it.
+   * @param pinned the head persisted from an earlier session ({orderId, epoch, hash}): the explicit
+   * opt-in to start from that head rather than from epoch 1. The chain then accepts that head's own
+   * bytes or its successors only. Without it, the first roster accepted must be epoch 1.
    */
   constructor(
     readonly orderId: string,
@@ -286,6 +288,11 @@ export class RosterChain {
     const head = this.headLink;
     let verified: VerifiedRoster;
     if (!head) {
+      // Without a pin the chain must be verified from its genesis: a validly signed roster of a
+      // later epoch proves nothing about the epochs before it (it may be a stale or forked branch).
+      if (decoded.epoch !== 1) {
+        throw new CryptoError('ROSTER_BAD_CHAIN', `a chain without a pinned head starts at epoch 1, not ${decoded.epoch}: fetch from epoch 1, or pass the head you pinned`);
+      }
       verified = verifyRoster(bytes, { trustedAuthorities: this.trustedAuthorities, now });
     } else if (decoded.epoch < head.epoch) {
       throw new CryptoError('ROSTER_ROLLBACK', `epoch ${decoded.epoch} is older than the accepted epoch ${head.epoch}`);

@@ -151,6 +151,20 @@ describe('a client roster chain', () => {
     expect(new RosterChain(ORDER, w.trusted, pinned).accept(r2.bytes, NOW).epoch).toBe(2);
   });
 
+  it('without a pinned head starts at epoch 1 only (ROSTER_BAD_CHAIN), and a pinned head is the explicit way to start later', () => {
+    const w = makeWorld();
+    const r2 = nextRoster(w, w.roster, [w.shipper, w.courier]);
+    const r3 = nextRoster(w, r2.roster, [w.shipper, w.consignee]);
+    expect(code(() => new RosterChain(ORDER, w.trusted).accept(r2.bytes, NOW))).toBe('ROSTER_BAD_CHAIN');
+    expect(code(() => new RosterChain(ORDER, w.trusted).accept(r3.bytes, NOW))).toBe('ROSTER_BAD_CHAIN');
+    const fromGenesis = new RosterChain(ORDER, w.trusted);
+    for (const b of [w.rosterBytes, r2.bytes, r3.bytes]) fromGenesis.accept(b, NOW);
+    expect(fromGenesis.head?.epoch).toBe(3);
+    const pinned = new RosterChain(ORDER, w.trusted, { orderId: ORDER, epoch: 2, hash: r2.roster.hash });
+    expect(pinned.accept(r2.bytes, NOW).epoch).toBe(2);
+    expect(pinned.accept(r3.bytes, NOW).epoch).toBe(3);
+  });
+
   it('refuses to jump ahead over a missing epoch and refuses rosters of another order', () => {
     const w = makeWorld();
     const chain = new RosterChain(ORDER, w.trusted);
