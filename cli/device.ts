@@ -139,6 +139,10 @@ export async function connectDevice(d: Device, mode: 'send' | 'tail'): Promise<O
       refuse(new CliFailure(`the relay at ${d.relay} refused this device: ${s.code}: ${s.reason}`));
     }
   });
+  // A relay that cannot be reached never leaves 'connecting'; each retry says why.
+  client.connection.on('reconnecting', (r) => {
+    problem = `${r.code}: ${r.reason}`;
+  });
   client.connect();
   return { client, refused, lastProblem: () => problem };
 }

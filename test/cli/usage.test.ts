@@ -160,6 +160,21 @@ describe('files', () => {
   });
 });
 
+describe('failures exit 1 with what to do', () => {
+  it('send to a relay that is not there gives up after --timeout, naming the transport error', async () => {
+    const f = (n: string) => join(dir, n);
+    expect((await cli('keygen', 'authority', '--out', f('auth-u.key'))).code).toBe(0);
+    expect((await cli('keygen', 'device', '--out', f('dev-u.key'))).code).toBe(0);
+    expect((await cli('cert', '--authority', f('auth-u.key'), '--device', f('dev-u.pub'), '--tenant', 't', '--user', 'u', '--out', f('dev-u.cert'))).code).toBe(0);
+    const r = await cli('send', '--relay', 'ws://127.0.0.1:9/', '--device', f('dev-u.key'), '--cert', f('dev-u.cert'), '--state', f('state-u'), '--order', 'O', '--kind', 'text', '--text', 'hi', '--timeout', '1');
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/timed out after 1 s waiting for order O to open \(last problem: TRANSPORT_ERROR: .*\); check that the relay is reachable, or raise --timeout/);
+    const wrongCert = await cli('send', '--relay', 'ws://127.0.0.1:9/', '--device', f('dev-u.key'), '--cert', f('dev-u.pub'), '--order', 'O', '--kind', 'text', '--text', 'hi');
+    expect(wrongCert.code).toBe(1);
+    expect(wrongCert.err).toMatch(/is not a device certificate; issue one with "sealrelay cert"/);
+  });
+});
+
 describe('the real binary', () => {
   let sb: Sandbox;
   beforeAll(async () => {
