@@ -258,7 +258,7 @@ export class SealRelayClient extends Emitter<ClientEvents> {
 
   private onWelcome(): void {
     this.outbox.requeueAll();
-    this.kpInFlight.clear();
+    // kp_put requests still in flight are resent by the connection itself; do not double them.
     this.pump();
     for (const s of this.sessions.values()) s.resubscribe();
   }
@@ -269,21 +269,26 @@ export class SealRelayClient extends Emitter<ClientEvents> {
         this.sessions.get(f.order)?.onDeliver(f.messages);
         return;
       case 'puback':
-        void this.onPubAck(f);
+        this.guard(this.onPubAck(f), f.order);
         return;
       case 'roster':
-        void this.sessions.get(f.order)?.onRosterPush(f.roster);
+        this.guard(this.sessions.get(f.order)?.onRosterPush(f.roster), f.order);
         return;
       case 'unsubscribed':
-        void this.sessions.get(f.order)?.onUnsubscribed(f.code);
+        this.guard(this.sessions.get(f.order)?.onUnsubscribed(f.code), f.order);
         return;
       case 'error':
-        if (f.clientMsgId !== undefined) void this.onPublishError(f);
+        if (f.clientMsgId !== undefined) this.guard(this.onPublishError(f), f.order);
         else this.emit('warning', { code: f.code, message: f.message, ...(f.order ? { order: f.order } : {}) });
         return;
       default:
         return;
     }
+  }
+
+  /** Frame handlers touch storage; a failure there is reported, never an unhandled rejection. */
+  private guard(work: Promise<void> | undefined, order?: string): void {
+    work?.catch((e: unknown) => this.emit('warning', { code: 'STORAGE_FAILED', message: (e as Error).message, ...(order ? { order } : {}) }));
   }
 
   private async onPubAck(f: ServerFrameOf<'puback'>): Promise<void> {

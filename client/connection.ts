@@ -330,9 +330,10 @@ export class Connection extends Emitter<ConnectionEvents> {
     this.heartbeatMs = relayBeat > 0 ? Math.min(this.opts.heartbeatMs ?? HEARTBEAT_INTERVAL_MS, relayBeat) : this.heartbeatMs;
     this.startHeartbeat();
     this.transition('connected', 'AUTHENTICATED');
-    this.emit('welcome', frame);
-    // Requests made while offline, or cut off by the last disconnect, go (again) now.
+    // Requests made while offline, or cut off by the last disconnect, go (again) now,
+    // before listeners of `welcome` add new ones that would otherwise be sent twice.
     for (const f of this.pending.frames()) this.send(f);
+    this.emit('welcome', frame);
   }
 
   // ------------------------------------------------------------ heartbeat

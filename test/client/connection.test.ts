@@ -219,6 +219,19 @@ describe('connection state machine', () => {
     await expect(first).resolves.toMatchObject({ t: 'rosters' });
   });
 
+  it('sends a pending request once on a new connection, even when welcome listeners make new ones', async () => {
+    const { transport, clock, conn } = setup();
+    conn.connect();
+    await authenticate(transport);
+    conn.request({ t: 'roster_get', rid: 0, order: 'o' }, ['rosters']).catch(() => undefined);
+    transport.current.sink.close(1006, '');
+    clock.advance(1000);
+    conn.once('welcome', () => void conn.request({ t: 'kp_get', rid: 0, order: 'o' }, ['kp']).catch(() => undefined));
+    const s2 = await authenticate(transport);
+    expect(s2.sent.filter((f) => f.t === 'roster_get' || f.t === 'kp_get').map((f) => f.t)).toEqual(['roster_get', 'kp_get']);
+    conn.close();
+  });
+
   it('times a request out, and fails every pending request when closed', async () => {
     const { clock, conn } = setup({ requestTimeoutMs: 5000 });
     conn.connect();
