@@ -1,4 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { be } from '../../crypto/backend.ts';
 import {
   cryptoReady, sealKeystore, openKeystore, sealDeviceKeystore, openDeviceKeystore, DeviceKeys, ReceiverState, CryptoError,
   keystoreInteractive, keystoreStrong, KEYSTORE_MIN_OPS, KEYSTORE_MIN_MEM, KEYSTORE_MAX_OPS, KEYSTORE_MAX_MEM,
@@ -95,5 +96,28 @@ describe('the keystore', () => {
     const raw = keys.serialize();
     const file = sealDeviceKeystore({ deviceKeys: keys, state: new Map() }, 'pw', CHEAP);
     expect(Buffer.from(file).includes(Buffer.from(raw.subarray(raw.length - 32)))).toBe(false);
+  });
+
+  it('wipes its intermediate plaintext copies: what it encrypts, what it decrypted, and the derived key', () => {
+    const keys = DeviceKeys.generate();
+    const b = be();
+    const enc = vi.spyOn(b, 'aeadEncrypt');
+    const dec = vi.spyOn(b, 'aeadDecrypt');
+    try {
+      const file = sealDeviceKeystore({ deviceKeys: keys, state: new Map([['s', new Uint8Array([9, 9, 9])]]) }, 'pw', CHEAP);
+      const [plain, , , key] = enc.mock.calls[0]!;
+      expect(plain.length).toBeGreaterThan(96);
+      expect(plain.every((x) => x === 0)).toBe(true);
+      expect(key.every((x) => x === 0)).toBe(true);
+      const back = openDeviceKeystore(file, 'pw');
+      expect(back.deviceKeys.deviceId).toBe(keys.deviceId);
+      const opened = dec.mock.results[0]!.value as Uint8Array;
+      expect(opened.length).toBeGreaterThan(96);
+      expect(opened.every((x) => x === 0)).toBe(true);
+      expect(dec.mock.calls[0]![3].every((x) => x === 0)).toBe(true);
+    } finally {
+      enc.mockRestore();
+      dec.mockRestore();
+    }
   });
 });

@@ -52,6 +52,31 @@ describe('rosters', () => {
     }
   });
 
+  it('have one valid byte string: a malleated signature (S + L), trailing bytes or a re-encoded id never verify', () => {
+    const w = makeWorld();
+    const bytes = w.rosterBytes;
+    // Ed25519 S (the last 32 bytes, little-endian) plus the group order L satisfies the same equation;
+    // libsodium refuses S >= L, so no second signature (and no second rosterHash) exists for one roster.
+    const L = 2n ** 252n + 27742317777372353535851937790883648493n;
+    const sAt = bytes.length - 32;
+    let S = 0n;
+    for (let i = 31; i >= 0; i--) S = (S << 8n) | BigInt(bytes[sAt + i]!);
+    const mall = bytes.slice();
+    let v = S + L;
+    for (let i = 0; i < 32; i++, v >>= 8n) mall[sAt + i] = Number(v & 0xffn);
+    expect(code(() => verifyRoster(mall, { trustedAuthorities: w.trusted, now: NOW }))).toBe('BAD_SIGNATURE');
+    expect(code(() => verifyRoster(Uint8Array.from([...bytes, 0]), { trustedAuthorities: w.trusted, now: NOW }))).toBe('MALFORMED');
+    // the order id with a leading BOM is another id (the signature then fails), not another encoding of it
+    const at = 4 + 'sealrelay/roster/v2'.length + 4;
+    const bom = new Uint8Array(bytes.length + 3);
+    bom.set(bytes.subarray(0, at));
+    new DataView(bom.buffer).setUint32(at, ORDER.length + 3);
+    bom.set([0xef, 0xbb, 0xbf], at + 4);
+    bom.set(bytes.subarray(at + 4), at + 7);
+    expect(decodeRoster(bom).orderId).toBe(`\ufeff${ORDER}`);
+    expect(code(() => verifyRoster(bom, { trustedAuthorities: w.trusted, now: NOW }))).toBe('BAD_SIGNATURE');
+  });
+
   it('that skip an epoch or link to another hash fail with ROSTER_BAD_CHAIN', () => {
     const w = makeWorld();
     const skip = signRoster(w.authority, { orderId: ORDER, epoch: 3, prevHash: w.roster.hash, members: w.all.map(member), policyId: 'sealrelay/default@1', issuedAt: NOW });
