@@ -10,9 +10,7 @@
  * Downloads are checked twice: SHA-256 against the relay's address (a wrong
  * blob), then BLAKE2b and every chunk tag while decrypting (an altered one).
  */
-import { decryptAttachment, encryptAttachment, isCryptoError, signChallenge, type AttachmentDescriptor, type DeviceKeys } from '../crypto/index.ts';
-// The one sodium helper not in crypto's public API: SHA-256, which the relay's blob store is addressed by.
-import { na } from '../crypto/sodium.ts';
+import { decryptAttachment, encryptAttachment, isCryptoError, randomBytes, sha256, signChallenge, type AttachmentDescriptor, type DeviceKeys } from '../crypto/index.ts';
 import { HTTP_AUTH_HEADERS, HTTP_CONTENT_SHA256_HEADER, httpRequestTranscript } from '../protocol/http-auth.ts';
 import { MAX_BLOB_BYTES, MAX_BLOB_FRAME_BYTES } from '../protocol/index.ts';
 import { wire } from './bytes.ts';
@@ -59,7 +57,8 @@ const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '
 export async function uploadAttachment(deps: AttachmentDeps, order: string, data: Uint8Array, meta: AttachmentMeta, onProgress?: AttachmentProgress): Promise<AttachmentRef> {
   const { ciphertext, descriptor } = encryptAttachment(data, { onProgress: (done) => onProgress?.('encrypt', done, data.length) });
   if (ciphertext.length > MAX_BLOB_BYTES) throw new SealRelayError('ATTACHMENT_TOO_LARGE', `${ciphertext.length} bytes of ciphertext; the limit is ${MAX_BLOB_BYTES}`);
-  const sha = na().crypto_hash_sha256(ciphertext);
+  // SHA-256: what the relay's blob store is addressed by (it verifies without libsodium).
+  const sha = sha256(ciphertext);
   onProgress?.('upload', 0, ciphertext.length);
   let blobId: string;
   if (ciphertext.length <= MAX_BLOB_FRAME_BYTES) {
@@ -98,7 +97,7 @@ export async function downloadAttachment(deps: AttachmentDeps, ref: AttachmentRe
     ciphertext = await signedHttp(deps, 'GET', `/v1/blobs/${encodeURIComponent(ref.blobId)}`);
   }
   onProgress?.('download', ciphertext.length, ref.ciphertextSize);
-  if (hex(na().crypto_hash_sha256(ciphertext)) !== ref.sha256) {
+  if (hex(sha256(ciphertext)) !== ref.sha256) {
     throw new SealRelayError('ATTACHMENT_HASH_MISMATCH', `blob ${ref.blobId} does not have the SHA-256 named in the message`);
   }
   const descriptor: AttachmentDescriptor = {
@@ -118,10 +117,9 @@ export async function downloadAttachment(deps: AttachmentDeps, ref: AttachmentRe
 }
 
 async function signedHttp(deps: AttachmentDeps, method: 'GET' | 'POST', path: string, body?: Uint8Array, extra: Record<string, string> = {}): Promise<Uint8Array> {
-  const s = na();
   const timestamp = deps.now();
-  const nonce = bytesToBase64(s.randombytes_buf(18)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-  const transcript = httpRequestTranscript({ method, pathAndQuery: path, timestamp, nonce, bodySha256: s.crypto_hash_sha256(body ?? new Uint8Array(0)) });
+  const nonce = bytesToBase64(randomBytes(18)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  const transcript = httpRequestTranscript({ method, pathAndQuery: path, timestamp, nonce, bodySha256: sha256(body ?? new Uint8Array(0)) });
   const headers = {
     ...extra,
     [HTTP_AUTH_HEADERS.certificate]: bytesToBase64(deps.certificate),

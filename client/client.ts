@@ -8,7 +8,7 @@
  * reconnects and restarts (with persistent storage). Received messages reach the
  * application once each, in sequence order; not committed means delivered again.
  */
-import { cryptoReady, DEFAULT_ROTATION, signChallenge, type DeviceKeys, type SenderKeyRotation } from '../crypto/index.ts';
+import { cryptoReady, DEFAULT_ROTATION, randomBytes, signChallenge, type DeviceKeys, type SenderKeyRotation } from '../crypto/index.ts';
 import { ERRORS, isErrorCode, type ServerFrame, type ServerFrameOf } from '../protocol/index.ts';
 import {
   downloadAttachment,
@@ -148,7 +148,9 @@ export class SealRelayClient extends Emitter<ClientEvents> {
    */
   static async create(opts: ClientOptions): Promise<SealRelayClient> {
     await cryptoReady();
-    const outbox = await Outbox.open(opts.storage, opts.outbox);
+    // libsodium's randomness rather than globalThis.crypto, which WeChat mini-programs lack.
+    const randomId = () => Array.from(randomBytes(16), (b) => b.toString(16).padStart(2, '0')).join('');
+    const outbox = await Outbox.open(opts.storage, { randomId, ...opts.outbox });
     return new SealRelayClient(opts, outbox, new Inbox(opts.storage));
   }
 

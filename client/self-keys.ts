@@ -10,6 +10,8 @@
  * copied IndexedDB or app folder) reveals nothing.
  */
 import type { DeviceKeys, ReceivedSenderKey } from '../crypto/index.ts';
+// crypto/ has no public helper for local at-rest sealing of small records, so this uses
+// libsodium directly (generichash, secretbox); a crypto-owned helper would replace it.
 import { na, wipe } from '../crypto/sodium.ts';
 import { z } from 'zod';
 import type { ClientStorage } from './storage/types.ts';
