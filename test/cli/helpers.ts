@@ -35,9 +35,12 @@ export interface Started {
 
 export async function sandbox(): Promise<Sandbox> {
   const dir = await mkdtemp(join(tmpdir(), 'sealrelay-cli-'));
+  const children = new Set<ChildProcess>();
   const env = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => ({ ...process.env, SEALRELAY_STATE: join(dir, 'state'), NO_COLOR: '1', ...extra });
   const start = (args: string[], extra?: Record<string, string>): Started => {
     const child = spawn(process.execPath, [BIN, ...args], { cwd: dir, env: env(extra), stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    child.on('close', () => children.delete(child));
     let out = '';
     let err = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -55,7 +58,11 @@ export async function sandbox(): Promise<Sandbox> {
       clearTimeout(timer);
       return r;
     },
-    cleanup: () => rm(dir, { recursive: true, force: true }),
+    // A failed test can leave a --follow tail running: end what this sandbox started.
+    cleanup: async () => {
+      for (const c of children) c.kill('SIGKILL');
+      await rm(dir, { recursive: true, force: true });
+    },
   };
 }
 
