@@ -39,6 +39,7 @@ import { chainWarning, type OrderEvents, type OrderWarning, type ReceivedMessage
 import { MessageStream } from './message-stream.ts';
 import { installKeyPackages, openDelivered, type KeyFetcher } from './open.ts';
 import type { Outbox, OutboxEntry } from './outbox.ts';
+import { ReadCursor } from './read-cursor.ts';
 import { RosterSync, type RosterFetcher } from './roster-sync.ts';
 import type { SelfKeys } from './self-keys.ts';
 import type { ClientStorage } from './storage/types.ts';
@@ -79,9 +80,7 @@ export class OrderSession extends Emitter<OrderEvents> {
   private processing: Promise<void> = Promise.resolve();
   private subscribing = false;
   private backfillWanted = false;
-  private ackTimer: unknown;
-  private commitTarget = 0;
-  private committing: Promise<void> | undefined;
+  private readonly cursor: ReadCursor;
   private ended = false;
 
   private constructor(
@@ -90,6 +89,15 @@ export class OrderSession extends Emitter<OrderEvents> {
     private readonly rosters: RosterSync,
   ) {
     super();
+    this.cursor = new ReadCursor({
+      inbox: ctx.inbox,
+      order: orderId,
+      clock: ctx.clock,
+      ackDelayMs: ctx.ackDelayMs,
+      // Mid-(re)subscription the relay has nothing to ack against; the next write acks.
+      sendAck: (seq) => !this.ended && !this.subscribing && ctx.connection.send({ t: 'ack', order: orderId, seq }),
+      onError: (e) => this.warn({ code: 'STORAGE_FAILED', message: `could not persist the read position: ${e.message}` }),
+    });
   }
 
   /** @internal use SealRelayClient.openOrder() */
@@ -152,7 +160,7 @@ export class OrderSession extends Emitter<OrderEvents> {
       this.stop();
       this.ctx.connection.send({ t: 'unsub', order: this.orderId });
     }
-    return this.committing ?? Promise.resolve();
+    return this.cursor.flushed();
   }
 
   // ------------------------------------------------------------ sending
@@ -311,40 +319,7 @@ export class OrderSession extends Emitter<OrderEvents> {
       this.warn({ code: result.code, message: result.message, seq: m.seq, ...(result.sender ? { sender: result.sender } : {}) });
     }
     // Committed either way: a message that can never be opened must not block the order.
-    this.commitUpTo(m.seq);
-  }
-
-  /**
-   * Persist the read cursor, coalescing: while one write is in flight, later
-   * hand-overs only raise the target, so a burst costs a few storage writes
-   * (fsyncs, IndexedDB transactions) rather than one per message. A crash can
-   * therefore replay the messages handed over since the last finished write.
-   */
-  private commitUpTo(seq: number): void {
-    this.commitTarget = Math.max(this.commitTarget, seq);
-    if (this.committing) return;
-    this.committing = (async () => {
-      try {
-        while (this.ctx.inbox.committed(this.orderId) < this.commitTarget) {
-          await this.ctx.inbox.commit(this.orderId, this.commitTarget);
-          this.scheduleAck();
-        }
-      } catch (e) {
-        this.warn({ code: 'STORAGE_FAILED', message: `could not persist the read position: ${(e as Error).message}` });
-      } finally {
-        this.committing = undefined;
-      }
-    })();
-  }
-
-  private scheduleAck(): void {
-    if (this.ackTimer !== undefined) return;
-    // Batched: one cumulative ack per burst rather than one frame per message.
-    this.ackTimer = this.ctx.clock.setTimeout(() => {
-      this.ackTimer = undefined;
-      // Mid-(re)subscription the relay has no subscription to ack against; the next commit acks.
-      if (!this.ended && !this.subscribing) this.ctx.connection.send({ t: 'ack', order: this.orderId, seq: this.ctx.inbox.committed(this.orderId) });
-    }, this.ctx.ackDelayMs);
+    this.cursor.advance(m.seq);
   }
 
   /** Fetch this device's key packages (of one epoch, or all; every page) and install the valid ones. */
@@ -414,10 +389,10 @@ export class OrderSession extends Emitter<OrderEvents> {
     this.ended = true;
     for (const k of this.outbound.values()) k.wipe();
     this.outbound.clear();
-    if (this.ackTimer !== undefined) this.ctx.clock.clearTimeout(this.ackTimer);
+    this.cursor.stop();
     this.stream.end();
     // A cursor write still in flight finishes first: what was handed over stays handed over.
-    void (this.committing ?? Promise.resolve()).then(() => this.ctx.inbox.close(this.orderId));
+    void this.cursor.flushed().then(() => this.ctx.inbox.close(this.orderId));
     this.ctx.forget(this.orderId);
   }
 

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Inbox } from '../../client/inbox.ts';
+import { ReadCursor } from '../../client/read-cursor.ts';
+import { ManualClock } from './fakes.ts';
 import { MemoryStorage } from '../../client/storage/memory.ts';
 import type { DeliveredMessage } from '../../protocol/index.ts';
 
@@ -111,5 +113,39 @@ describe('inbox ordering', () => {
     await inbox.seek('o', 1);
     expect(seqs(inbox.offer('o', [m(2, 1), m(3, 2)], 0).release)).toEqual([2, 3]);
     expect(await new Inbox(storage).open('o')).toBe(1);
+  });
+});
+
+describe('read cursor', () => {
+  it('coalesces a burst into few durable writes, acks only what is durable, and stops acking when stopped', async () => {
+    const storage = new MemoryStorage();
+    let writes = 0;
+    const counting = Object.assign(Object.create(storage) as MemoryStorage, {
+      set: async (k: string, v: Uint8Array) => {
+        writes++;
+        await new Promise((r) => setTimeout(r, 5));
+        return storage.set(k, v);
+      },
+    });
+    const inbox = new Inbox(counting);
+    await inbox.open('o');
+    inbox.offer('o', Array.from({ length: 50 }, (_, i) => m(i + 1, i)), 0);
+    const clock = new ManualClock();
+    const acks: number[] = [];
+    const cursor = new ReadCursor({ inbox, order: 'o', clock, ackDelayMs: 10, sendAck: (s) => (acks.push(s), true), onError: (e) => { throw e; } });
+    for (let s = 1; s <= 50; s++) cursor.advance(s);
+    await cursor.flushed();
+    await cursor.flushed();
+    expect(inbox.committed('o')).toBe(50);
+    expect(writes).toBeLessThanOrEqual(3);
+    clock.advance(10);
+    expect(acks).toEqual([50]);
+    cursor.stop();
+    inbox.offer('o', [m(51, 50)], 0);
+    cursor.advance(51);
+    await cursor.flushed();
+    clock.advance(100);
+    expect(acks).toEqual([50]);
+    expect(await new Inbox(storage).open('o')).toBe(51);
   });
 });
