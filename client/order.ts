@@ -42,7 +42,7 @@ import type { Outbox, OutboxEntry } from './outbox.ts';
 import { ReadCursor } from './read-cursor.ts';
 import { RosterSync, type RosterFetcher } from './roster-sync.ts';
 import type { SelfKeys } from './self-keys.ts';
-import type { ClientStorage } from './storage/types.ts';
+import { getJson, setJson, type ClientStorage } from './storage/types.ts';
 
 export type { OrderEvents, OrderWarning, ReceivedMessage, SendOptions, SentMessage, Sender } from './order-types.ts';
 import { wire } from './bytes.ts';
@@ -102,6 +102,10 @@ export class OrderSession extends Emitter<OrderEvents> {
 
   /** @internal use SealRelayClient.openOrder() */
   static async open(orderId: string, ctx: OrderContext, opts: { afterSeq?: number } = {}): Promise<OrderSession> {
+    // Removal is final for this device, like the roster pin: a relay that serves an older
+    // chain (a removed device is never shown the roster that removed it) cannot undo it.
+    const removedAt = await getJson(ctx.storage, removedKey(orderId));
+    if (typeof removedAt === 'number') throw new SealRelayError('MEMBER_REMOVED', `this device was removed from ${orderId} at epoch ${removedAt}`);
     const rosters = await RosterSync.load(orderId, rosterFetcher(ctx.connection, orderId), ctx.storage, ctx.trustedAuthorities, ctx.clock.now());
     if (!rosters.head.memberByDevice(ctx.keys.deviceId)) throw new SealRelayError('NOT_A_MEMBER', `this device is not in epoch ${rosters.head.epoch} of ${orderId}`);
     await ctx.inbox.open(orderId);
@@ -366,6 +370,7 @@ export class OrderSession extends Emitter<OrderEvents> {
     this.emit('roster', r);
     if (!r.memberByDevice(this.ctx.keys.deviceId)) {
       this.stop();
+      markRemoved(this.ctx.storage, this.orderId, r.epoch).catch((e: unknown) => this.warn({ code: 'STORAGE_FAILED', message: `could not persist the removal: ${(e as Error).message}` }));
       this.emit('removed', { epoch: r.epoch, verified: true });
     }
     // Sender keys rotate lazily: needsRotation() sees the epoch moved on the next send.
@@ -382,6 +387,7 @@ export class OrderSession extends Emitter<OrderEvents> {
     await this.refreshRosters();
     if (this.ended) return;
     this.stop();
+    await markRemoved(this.ctx.storage, this.orderId, this.rosters.head.epoch + 1);
     this.emit('removed', { epoch: this.rosters.head.epoch + 1, verified: false });
   }
 
@@ -399,6 +405,15 @@ export class OrderSession extends Emitter<OrderEvents> {
   private warn(w: Omit<OrderWarning, 'order'>): void {
     this.emit('warning', { order: this.orderId, ...w });
   }
+}
+
+function removedKey(order: string): string {
+  return `removed/${encodeURIComponent(order)}`;
+}
+
+/** Remember that this device was removed from `order` (see OrderSession.open). */
+async function markRemoved(storage: ClientStorage, order: string, epoch: number): Promise<void> {
+  await setJson(storage, removedKey(order), epoch);
 }
 
 function rosterFetcher(connection: Connection, order: string): RosterFetcher {
