@@ -102,11 +102,17 @@ export class OrderSession extends Emitter<OrderEvents> {
 
   /** @internal use SealRelayClient.openOrder() */
   static async open(orderId: string, ctx: OrderContext, opts: { afterSeq?: number } = {}): Promise<OrderSession> {
-    // Removal is final for this device, like the roster pin: a relay that serves an older
-    // chain (a removed device is never shown the roster that removed it) cannot undo it.
-    const removedAt = await getJson(ctx.storage, removedKey(orderId));
-    if (typeof removedAt === 'number') throw new SealRelayError('MEMBER_REMOVED', `this device was removed from ${orderId} at epoch ${removedAt}`);
     const rosters = await RosterSync.load(orderId, rosterFetcher(ctx.connection, orderId), ctx.storage, ctx.trustedAuthorities, ctx.clock.now());
+    // A removal this device learned sticks, like the roster pin: a removed device is never
+    // shown the roster that removed it, so the chain it is served would look as if nothing
+    // happened. Only a verified roster of a later epoch that lists it again (re-added) clears it.
+    const removedAt = await getJson(ctx.storage, removedKey(orderId));
+    if (typeof removedAt === 'number') {
+      if (rosters.head.epoch < removedAt || !rosters.head.memberByDevice(ctx.keys.deviceId)) {
+        throw new SealRelayError('MEMBER_REMOVED', `this device was removed from ${orderId} at epoch ${removedAt}`);
+      }
+      await ctx.storage.delete(removedKey(orderId));
+    }
     if (!rosters.head.memberByDevice(ctx.keys.deviceId)) throw new SealRelayError('NOT_A_MEMBER', `this device is not in epoch ${rosters.head.epoch} of ${orderId}`);
     await ctx.inbox.open(orderId);
     if (opts.afterSeq !== undefined) await ctx.inbox.seek(orderId, opts.afterSeq);

@@ -246,12 +246,22 @@ describe('SDK delivery under failure', () => {
     expect(texts(atNew.messages)).toEqual(['after reassignment']);
     expect(texts(atOld.messages)).toEqual(['before reassignment']);
 
-    // The old courier's device, restarted later with the same storage, is told at once too.
+    // The old courier's device, restarted later with the same storage, remembers: the relay
+    // still serves it the epoch-1 chain (never the roster that removed it), which must not undo this.
     const later = await client(w.courier, { storage: oldStorage });
-    const reopened = await later.openOrder(id);
+    await expect(later.openOrder(id)).rejects.toMatchObject({ code: 'MEMBER_REMOVED' });
+    // A removed device that kept no storage learns it when the relay refuses its subscription.
+    const amnesiac = await client(w.courier);
+    const reopened = await amnesiac.openOrder(id);
     const removedAgain: boolean[] = [];
     reopened.on('removed', (e) => removedAgain.push(e.verified));
     await waitFor(() => removedAgain.length === 1, 5000, 'removed on reopen');
+    expect(removedAgain).toEqual([false]);
     expect(reopened.closed).toBe(true);
+
+    // Re-added in epoch 3, the same storage opens the order again.
+    await s.putRoster(id, rosterFor(w, id, [w.shipper, newCourier, w.courier], r2.roster).bytes);
+    const readded = await client(w.courier, { storage: oldStorage });
+    expect((await readded.openOrder(id)).roster.epoch).toBe(3);
   });
 });
