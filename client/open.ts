@@ -10,6 +10,7 @@ import {
   isCryptoError,
   openEnvelope,
   openKeyPackage,
+  sha256,
   type DeviceKeys,
   type EnvelopeHeader,
   type ReceiverState,
@@ -116,10 +117,14 @@ export function installKeyPackages(
       warnings.push({ code: 'KEY_PACKAGE_INVALID', message: 'the relay returned a key package that does not decode' });
       continue;
     }
-    if (receiver.chain(h.senderKeyId)) continue;
+    // By the whole context (order, epoch, scope, sender, key id), never the bare id: another
+    // member's package squatting this id must not make us skip the genuine sender's one.
+    if (receiver.chain(h)) continue;
     const roster = rosters.rosterAt(h.epoch);
     if (!roster) continue; // a newer epoch than we know: fetched again once its roster is accepted
-    const id = hex(h.senderKeyId) + h.recipientDeviceId;
+    // Remember the rejected package itself: keyed by its id, a forgery naming the genuine
+    // sender's key would make us skip the genuine package too.
+    const id = hex(sha256(bytes));
     if (rejected.has(id)) continue;
     try {
       receiver.install(openKeyPackage(wire(bytes), keys, roster));

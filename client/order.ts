@@ -20,9 +20,13 @@ import {
   OutboundSenderKey,
   ReceiverState,
   createKeyPackages,
+  deviceStorageKey,
   mayPublish,
   needsRotation,
+  openState,
   sealEnvelope,
+  sealState,
+  senderChainKey,
   type DeviceKeys,
   type Role,
   type SenderKeyRotation,
@@ -66,8 +70,6 @@ export interface OrderContext {
 }
 
 export class OrderSession extends Emitter<OrderEvents> {
-  private readonly receiver = new ReceiverState();
-  private readonly tracker = new ChainTracker();
   private readonly outbound = new Map<string, OutboundSenderKey>();
   /** Plaintext of unacknowledged sends, in memory only: lets EPOCH_STALE re-seal without persisting plaintext. */
   private readonly unacked = new Map<string, { kind: MessageKind; body: unknown; scope: string; resolve: (seq: number) => void; reject: (e: Error) => void }>();
@@ -82,11 +84,16 @@ export class OrderSession extends Emitter<OrderEvents> {
   private backfillWanted = false;
   private readonly cursor: ReadCursor;
   private ended = false;
+  private closing: Promise<void> | undefined;
 
   private constructor(
     readonly orderId: string,
     private readonly ctx: OrderContext,
     private readonly rosters: RosterSync,
+    /** Restored from storage (sealed): replay window and chain links survive a restart. */
+    private readonly receiver: ReceiverState,
+    private readonly tracker: ChainTracker,
+    private readonly storageKey: Uint8Array,
   ) {
     super();
     this.cursor = new ReadCursor({
@@ -116,7 +123,15 @@ export class OrderSession extends Emitter<OrderEvents> {
     if (!rosters.head.memberByDevice(ctx.keys.deviceId)) throw new SealRelayError('NOT_A_MEMBER', `this device is not in epoch ${rosters.head.epoch} of ${orderId}`);
     await ctx.inbox.open(orderId);
     if (opts.afterSeq !== undefined) await ctx.inbox.seek(orderId, opts.afterSeq);
-    const session = new OrderSession(orderId, ctx, rosters);
+    // Restored BEFORE self keys and key packages are installed: a fresh ReceiverState would
+    // accept every envelope handed out before the restart again (replay by the relay).
+    const storageKey = deviceStorageKey(ctx.keys);
+    const restored = await restoreReceiver(ctx.storage, storageKey, orderId);
+    const session = new OrderSession(orderId, ctx, rosters, restored.receiver, restored.tracker, storageKey);
+    if (restored.problem) {
+      const problem = restored.problem;
+      ctx.clock.setTimeout(() => session.warn({ code: 'STATE_RESET', message: problem }), 0);
+    }
     session.resumedMidHistory = ctx.inbox.resumeAfter(orderId) > 0;
     for (const own of await ctx.selfKeys.load(orderId)) session.receiver.install(own);
     await session.fetchKeys();
@@ -166,11 +181,17 @@ export class OrderSession extends Emitter<OrderEvents> {
 
   /** Stop following the order (its outbox entries are still sent). Resolves once the read position is durable. */
   close(): Promise<void> {
-    if (!this.ended) {
-      this.stop();
+    if (this.ended) return this.cursor.flushed();
+    if (!this.closing) {
       this.ctx.connection.send({ t: 'unsub', order: this.orderId });
+      // Nothing new is taken; what was already released is handed over, its receiver
+      // state saved and its sequence committed (in that order), then the session stops.
+      this.closing = this.processing.then(() => {
+        if (!this.ended) this.stop();
+        return this.cursor.flushed();
+      });
     }
-    return this.cursor.flushed();
+    return this.closing;
   }
 
   // ------------------------------------------------------------ sending
@@ -249,7 +270,7 @@ export class OrderSession extends Emitter<OrderEvents> {
 
   /** @internal (re)subscribe from the last released sequence; called on every welcome. */
   resubscribe(): void {
-    if (this.ended) return;
+    if (this.ended || this.closing) return;
     if (this.subscribing) {
       this.backfillWanted = true;
       return;
@@ -287,7 +308,7 @@ export class OrderSession extends Emitter<OrderEvents> {
 
   /** @internal a `deliver` frame of this order. */
   onDeliver(messages: readonly DeliveredMessage[]): void {
-    if (this.ended) return;
+    if (this.ended || this.closing) return;
     const now = this.ctx.clock.now();
     const offered = this.ctx.inbox.offer(this.orderId, messages, now);
     for (const m of offered.release) {
@@ -295,6 +316,17 @@ export class OrderSession extends Emitter<OrderEvents> {
       this.processing = this.processing
         .then(() => this.process(m))
         .catch((e: unknown) => this.warn({ code: 'INTERNAL', seq: m.seq, message: `processing seq ${m.seq} failed: ${(e as Error).message}` }));
+    }
+    const last = offered.release.at(-1);
+    if (last) {
+      // The batch's receiver state is durable BEFORE its sequence is committed and acked:
+      // otherwise a restart would resume past messages whose keys it would accept again.
+      this.processing = this.processing.then(() => this.persistReceiver()).then(
+        (ok) => {
+          if (ok && !this.ended) this.cursor.advance(last.seq);
+        },
+        (e: unknown) => this.warn({ code: 'INTERNAL', seq: last.seq, message: `committing up to seq ${last.seq} failed: ${(e as Error).message}` }),
+      );
     }
     const gapFrom = offered.backfillFrom ?? this.ctx.inbox.backfillDue(this.orderId, now);
     if (gapFrom !== undefined) this.resubscribe();
@@ -313,7 +345,7 @@ export class OrderSession extends Emitter<OrderEvents> {
     });
     if (this.ended) return;
     if (result.ok) {
-      const chainId = result.header.senderKeyId.join(',');
+      const chainId = senderChainKey(result.header);
       const firstOfChain = !this.chainsSeen.has(chainId);
       this.chainsSeen.add(chainId);
       for (const w of this.tracker.observe(result.header, result.hash)) {
@@ -328,8 +360,23 @@ export class OrderSession extends Emitter<OrderEvents> {
     } else {
       this.warn({ code: result.code, message: result.message, seq: m.seq, ...(result.sender ? { sender: result.sender } : {}) });
     }
-    // Committed either way: a message that can never be opened must not block the order.
-    this.cursor.advance(m.seq);
+    // Committed either way (after the batch's receiver state is saved, see onDeliver):
+    // a message that can never be opened must not block the order.
+  }
+
+  /** Seal and store the receiver state and chain tracker; false (and a warning) when storage failed. */
+  private async persistReceiver(): Promise<boolean> {
+    if (this.ended) return false;
+    const r = receiverKey(this.orderId);
+    const t = trackerKey(this.orderId);
+    try {
+      await this.ctx.storage.set(r, sealState(this.storageKey, r, this.receiver.serialize()));
+      await this.ctx.storage.set(t, sealState(this.storageKey, t, this.tracker.serialize()));
+      return true;
+    } catch (e) {
+      this.warn({ code: 'STORAGE_FAILED', message: `could not persist the receiver state (the read position is not advanced): ${(e as Error).message}` });
+      return false;
+    }
   }
 
   /** Fetch this device's key packages (of one epoch, or all; every page) and install the valid ones. */
@@ -401,6 +448,7 @@ export class OrderSession extends Emitter<OrderEvents> {
     this.ended = true;
     for (const k of this.outbound.values()) k.wipe();
     this.outbound.clear();
+    this.storageKey.fill(0); // persistReceiver() is a no-op once ended
     this.cursor.stop();
     this.stream.end();
     // A cursor write still in flight finishes first: what was handed over stays handed over.
@@ -411,6 +459,37 @@ export class OrderSession extends Emitter<OrderEvents> {
   private warn(w: Omit<OrderWarning, 'order'>): void {
     this.emit('warning', { order: this.orderId, ...w });
   }
+}
+
+function receiverKey(order: string): string {
+  return `receiver/${order}`;
+}
+
+function trackerKey(order: string): string {
+  return `tracker/${order}`;
+}
+
+/**
+ * The sealed receiver state and chain tracker of `order`, or fresh ones. A record that
+ * does not open (other device keys on this storage, or altered) is replaced by a fresh
+ * one and reported: refusing the order would not help, since whoever can alter the
+ * storage can also delete it.
+ */
+async function restoreReceiver(storage: ClientStorage, storageKey: Uint8Array, order: string): Promise<{ receiver: ReceiverState; tracker: ChainTracker; problem?: string }> {
+  const problems: string[] = [];
+  const load = async <T>(label: string, decode: (b: Uint8Array) => T, fresh: () => T): Promise<T> => {
+    const blob = await storage.get(label);
+    if (!blob) return fresh();
+    try {
+      return decode(openState(storageKey, label, blob));
+    } catch (e) {
+      problems.push(`${label}: ${(e as Error).message}`);
+      return fresh();
+    }
+  };
+  const receiver = await load(receiverKey(order), (b) => ReceiverState.deserialize(b), () => new ReceiverState());
+  const tracker = await load(trackerKey(order), (b) => ChainTracker.deserialize(b), () => new ChainTracker());
+  return { receiver, tracker, ...(problems.length ? { problem: `stored receiver state could not be restored, replays of earlier messages are not detected: ${problems.join('; ')}` } : {}) };
 }
 
 function removedKey(order: string): string {

@@ -10,10 +10,12 @@ import { decodeServerFrame, encodeFrame, type DeliveredMessage, type ServerFrame
 
 export type DeliverHook = (order: string, messages: DeliveredMessage[]) => DeliveredMessage[];
 export type RostersHook = (frame: ServerFrameOf<'rosters'>) => ServerFrameOf<'rosters'>;
+export type KeyPackagesHook = (frame: ServerFrameOf<'kp'>) => ServerFrameOf<'kp'>;
 
 export class TamperingRelay {
   deliver: DeliverHook | undefined;
   rosters: RostersHook | undefined;
+  keyPackages: KeyPackagesHook | undefined;
   private readonly lastForwarded = new Map<string, number>();
 
   private constructor(
@@ -61,6 +63,7 @@ export class TamperingRelay {
   private rewrite(bytes: Uint8Array): Uint8Array | undefined {
     const frame = decodeServerFrame(bytes);
     if (frame.t === 'rosters' && this.rosters) return encodeFrame(this.rosters(frame));
+    if (frame.t === 'kp' && this.keyPackages) return encodeFrame(this.keyPackages(frame));
     if (frame.t !== 'deliver' || !this.deliver) return bytes;
     const messages = this.deliver(frame.order, frame.messages.map((m) => ({ ...m })));
     if (messages.length === 0) return undefined;
