@@ -8,8 +8,9 @@
  * - The offline queue is disabled: while Redis is unreachable a command rejects at
  *   once instead of waiting in memory, which is what lets `append` refuse rather than
  *   hang, and keeps memory bounded during an outage.
- * - Scripts run as EVALSHA with an EVAL fallback on NOSCRIPT (after a Redis restart,
- *   a failover or on a cluster node that has not seen the script yet).
+ * - Scripts run as EVALSHA, but never in a way that can reorder two calls: see
+ *   ScriptRunner. A script's calls on one connection reach Redis in call order, and
+ *   a NOSCRIPT (empty script cache) must not let a later call overtake an earlier one.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -60,17 +61,125 @@ export type ShardListener = (message: Buffer, channel: Buffer) => void;
 /** The commands one topology must provide. */
 interface Topology {
   send(key: string | undefined, readonly: boolean, args: RedisArg[]): Promise<unknown>;
+  /** Called when a connection was (re)established: its server's script cache may be empty. */
+  onFreshConnection(f: () => void): void;
   sSubscribe(channel: string, listener: ShardListener): Promise<void>;
   sUnsubscribe(channel: string): Promise<void>;
   close(): Promise<void>;
 }
 
+/**
+ * Runs one Lua script over one topology without ever letting a later call overtake an
+ * earlier one (the append script assigns seqs, so an overtaking call is a reordered
+ * message: one publisher's pipelined publishes stored out of their send order).
+ *
+ * The naive EVALSHA → NOSCRIPT → EVAL fallback reorders: calls 1…k go out as EVALSHA
+ * and all fail (empty cache); the re-sent EVAL of call 1 loads the script; call k+1,
+ * issued after that but before the NOSCRIPT replies of 2…k were handled, succeeds as
+ * EVALSHA, and the re-sent EVALs of 2…k run after it with higher seqs.
+ *
+ * - Until the script is known to be cached (first use, and again after any
+ *   connection came back: a restarted, failed-over or new node has an empty cache),
+ *   calls go out as EVAL, which cannot fail with NOSCRIPT. The first EVAL that
+ *   succeeds proves the script cached on that connection; every call issued after its
+ *   reply is behind it on the wire, so EVALSHA from then on is safe.
+ * - If EVALSHA still meets NOSCRIPT (SCRIPT FLUSH, or a cluster node the script has
+ *   not reached yet), each EVALSHA in flight is re-sent as EVAL in reply order, which
+ *   is send order on a connection, and new calls are held, in call order, until every
+ *   one of those has been re-sent. Calls in flight behind the failed one fail with
+ *   NOSCRIPT too: nothing on this connection loaded the script in between.
+ *
+ * What this cannot exclude: another client (another relay node) loading the script
+ * into that server between two of our in-flight EVALSHAs, so the first fails and the
+ * second succeeds. That needs a cache emptied under a live connection (SCRIPT FLUSH),
+ * or, on a cluster, a node that lacks the script after it proved cached on another
+ * node (state is per script, not per node). A restart or failover of a standalone
+ * Redis replaces the connection, and a new connection starts with EVAL.
+ */
+class ScriptRunner {
+  private cached = false;
+  /** EVALSHA calls sent and not yet answered. */
+  private inFlight = 0;
+  /** Calls held back (in call order) until no EVALSHA is in flight; set while that is so. */
+  private held: Array<() => void> | undefined;
+
+  constructor(private readonly script: LuaScript, private readonly topology: Topology) {}
+
+  /** A connection came back: the server behind it may have lost its scripts. */
+  forget(): void {
+    this.cached = false;
+  }
+
+  /** Sends synchronously unless held back, so calls reach the topology in call order. */
+  run(keys: readonly string[], args: readonly RedisArg[]): Promise<unknown> {
+    const rest = [String(keys.length), ...keys, ...args];
+    // An EVAL must not overtake an EVALSHA that may still fail and be re-sent.
+    if (this.held || (!this.cached && this.inFlight > 0)) {
+      return new Promise((resolve, reject) => {
+        (this.held ??= []).push(() => this.dispatch(keys[0], rest).then(resolve, reject));
+      });
+    }
+    return this.dispatch(keys[0], rest);
+  }
+
+  private dispatch(key: string | undefined, rest: RedisArg[]): Promise<unknown> {
+    return this.cached ? this.evalsha(key, rest) : this.eval(key, rest);
+  }
+
+  private async eval(key: string | undefined, rest: RedisArg[]): Promise<unknown> {
+    const reply = await this.topology.send(key, false, ['EVAL', this.script.source, ...rest]);
+    // The server has the script now, and every later call is behind this one on the wire.
+    this.cached = true;
+    return reply;
+  }
+
+  private evalsha(key: string | undefined, rest: RedisArg[]): Promise<unknown> {
+    this.inFlight++;
+    let sent: Promise<unknown>;
+    try {
+      sent = this.topology.send(key, false, ['EVALSHA', this.script.sha1, ...rest]);
+    } catch (err) {
+      sent = Promise.reject(err);
+    }
+    return sent.then(
+      (reply) => {
+        this.settle();
+        return reply;
+      },
+      (err: unknown) => {
+        if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) {
+          this.settle();
+          throw err;
+        }
+        this.cached = false;
+        this.held ??= [];
+        // Re-sent before settling: the held calls must go out after it.
+        const retry = this.eval(key, rest);
+        this.settle();
+        return retry;
+      },
+    );
+  }
+
+  /** One EVALSHA answered; when none is left in flight, release the held calls in order. */
+  private settle(): void {
+    if (--this.inFlight > 0 || !this.held) return;
+    const held = this.held;
+    this.held = undefined;
+    for (const send of held) send();
+  }
+}
+
 export class RedisConnection {
+  private readonly scripts = new Map<string, ScriptRunner>();
+
   private constructor(
     private readonly topology: Topology,
     /** Listeners told when a subscriber connection came back: hints may have been lost. */
     private readonly resubscribed: Set<() => void>,
-  ) {}
+  ) {
+    topology.onFreshConnection(() => { for (const r of this.scripts.values()) r.forget(); });
+  }
 
   /**
    * @example const conn = await RedisConnection.open({ target: { url: 'redis://127.0.0.1:6379' } });
@@ -91,13 +200,9 @@ export class RedisConnection {
 
   /** Run a script on the node owning keys[0] (all keys must share its slot). */
   async eval<T>(script: LuaScript, keys: readonly string[], args: readonly RedisArg[]): Promise<T> {
-    const rest = [String(keys.length), ...keys, ...args];
-    try {
-      return (await this.topology.send(keys[0], false, ['EVALSHA', script.sha1, ...rest])) as T;
-    } catch (err) {
-      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      return (await this.topology.send(keys[0], false, ['EVAL', script.source, ...rest])) as T;
-    }
+    let runner = this.scripts.get(script.sha1);
+    if (!runner) this.scripts.set(script.sha1, (runner = new ScriptRunner(script, this.topology)));
+    return (await runner.run(keys, args)) as T;
   }
 
   /** SSUBSCRIBE on a dedicated subscriber connection (node-redis resubscribes after reconnects). */
@@ -179,6 +284,8 @@ async function openStandalone(url: string, opts: RedisConnectionOptions, notify:
   };
   return {
     send: (_key, _ro, args) => client.sendCommand(args),
+    // 'ready' of the command connection; the first one was before open() returned.
+    onFreshConnection: (f) => { client.on('ready', f); },
     sSubscribe: async (channel, listener) => (await subscriber()).sSubscribe(channel, listener, true),
     sUnsubscribe: async (channel) => { if (sub) await sub.sUnsubscribe(channel); },
     close: async () => {
@@ -200,6 +307,8 @@ async function openCluster(nodes: readonly string[], opts: RedisConnectionOption
   await connectWithin(cluster, opts);
   return {
     send: (key, ro, args) => cluster.sendCommand(key, ro, args),
+    // Any node, including one new to the slot map after a failover.
+    onFreshConnection: (f) => { cluster.on('node-ready', f); },
     sSubscribe: (channel, listener) => cluster.sSubscribe(channel, listener, true),
     sUnsubscribe: (channel) => cluster.sUnsubscribe(channel),
     close: () => cluster.close(),
