@@ -62,6 +62,8 @@ export interface ClientOptions {
   readonly outbox?: OutboxOptions;
   readonly backoff?: BackoffOptions;
   readonly heartbeatMs?: number;
+  /** The relay's id (its `challenge.relayId`). Production apps must set it: see Connection's `relayId`. */
+  readonly relayId?: string;
   /** From opening a socket to `welcome` (default AUTH_TIMEOUT_MS). */
   readonly handshakeTimeoutMs?: number;
   readonly requestTimeoutMs?: number;
@@ -115,6 +117,7 @@ export class SealRelayClient extends Emitter<ClientEvents> {
       ...(opts.random ? { random: opts.random } : {}),
       ...(opts.backoff ? { backoff: opts.backoff } : {}),
       ...(opts.heartbeatMs ? { heartbeatMs: opts.heartbeatMs } : {}),
+      ...(opts.relayId !== undefined ? { relayId: opts.relayId } : {}),
       ...(opts.requestTimeoutMs ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
       ...(opts.handshakeTimeoutMs ? { handshakeTimeoutMs: opts.handshakeTimeoutMs } : {}),
     });

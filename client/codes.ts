@@ -19,6 +19,7 @@ export const CLIENT_CODES = {
   NETWORK_ONLINE: 'The platform reported the network online again; reconnecting now.',
   CLIENT_CLOSED: 'The application closed the client; it will not reconnect.',
   PROTOCOL_VIOLATION: 'The relay sent a frame this client cannot decode or did not expect; reconnecting.',
+  RELAY_ID_MISMATCH: 'The server challenged with another relay id than the one configured (`relayId`): a relayed login; nothing was signed and the client will not reconnect.',
 } as const;
 
 export type ClientCode = keyof typeof CLIENT_CODES;

@@ -63,8 +63,18 @@ export interface ConnectionOptions {
   readonly clock?: Clock;
   readonly random?: () => number;
   readonly backoff?: BackoffOptions;
-  /** Ping interval; the relay's `welcome.limits.heartbeatMs` wins when it is shorter. */
+  /**
+   * Ping interval; the relay's `welcome.limits.heartbeatMs` wins when it is shorter, but
+   * never below MIN_RELAY_HEARTBEAT_MS (a relay must not make the client ping in a loop).
+   */
   readonly heartbeatMs?: number;
+  /**
+   * The relay's id as it signs it into every `challenge`. When set, a challenge naming
+   * another relay ends the connection with RELAY_ID_MISMATCH (no reconnect) and no `auth`
+   * frame is sent: the signature would let that server log in elsewhere as this device
+   * (a relayed login). Production apps must set it.
+   */
+  readonly relayId?: string;
   /** Time from opening a socket to `welcome`. */
   readonly handshakeTimeoutMs?: number;
   /** Default deadline of a request, across reconnects. */
@@ -72,6 +82,9 @@ export interface ConnectionOptions {
 }
 
 type WelcomeFrame = ServerFrameOf<'welcome'>;
+
+/** The shortest ping interval a relay's `welcome` can impose. */
+export const MIN_RELAY_HEARTBEAT_MS = 1000;
 
 export interface ConnectionEvents extends Record<string, unknown> {
   state: StateChange;
@@ -292,6 +305,11 @@ export class Connection extends Emitter<ConnectionEvents> {
   private onHandshakeFrame(frame: ServerFrame, gen: number): void {
     switch (frame.t) {
       case 'challenge': {
+        if (this.opts.relayId !== undefined && frame.relayId !== this.opts.relayId) {
+          // Never sign another relay's challenge: whoever forwarded it would log in as us there.
+          this.socketEnded('RELAY_ID_MISMATCH', closeCodeOf('AUTH_FAILED'));
+          return;
+        }
         const transcript = challengeTranscript(frame.relayId, frame.nonce, this.opts.auth.deviceId);
         void Promise.resolve()
           .then(() => this.opts.auth.sign(transcript))
@@ -327,7 +345,7 @@ export class Connection extends Emitter<ConnectionEvents> {
     this.attempt = 0;
     this.ticket = frame.ticket;
     const relayBeat = frame.limits.heartbeatMs;
-    this.heartbeatMs = relayBeat > 0 ? Math.min(this.opts.heartbeatMs ?? HEARTBEAT_INTERVAL_MS, relayBeat) : this.heartbeatMs;
+    this.heartbeatMs = relayBeat > 0 ? Math.min(this.opts.heartbeatMs ?? HEARTBEAT_INTERVAL_MS, Math.max(MIN_RELAY_HEARTBEAT_MS, relayBeat)) : this.heartbeatMs;
     this.startHeartbeat();
     this.transition('connected', 'AUTHENTICATED');
     // Requests made while offline, or cut off by the last disconnect, go (again) now,

@@ -264,3 +264,49 @@ describe('connection state machine', () => {
     expect(states.at(-1)).toMatchObject({ to: 'connecting', code: 'PROTOCOL_VIOLATION' });
   });
 });
+
+describe('connection against a hostile relay', () => {
+  beforeEach(() => {
+    signed.length = 0;
+  });
+
+  it('with relayId set, a challenge naming another relay ends the connection with RELAY_ID_MISMATCH: nothing signed, no auth frame, no reconnect', async () => {
+    const { transport, clock, conn, states } = setup({ relayId: 'relay-b' });
+    conn.connect();
+    const pending = conn.request({ t: 'roster_get', rid: 0, order: 'o', fromEpoch: 1 }, ['rosters']).catch((e: unknown) => e);
+    const s = transport.current;
+    s.sink.open();
+    s.receive(challenge); // relay-a: a relay forwarding another relay's challenge
+    await flush();
+    expect(signed).toEqual([]);
+    expect(s.ofType('auth')).toEqual([]);
+    expect(conn.state).toBe('disconnected');
+    expect(states.at(-1)).toMatchObject({ to: 'disconnected', code: 'RELAY_ID_MISMATCH' });
+    expect(await pending).toMatchObject({ code: 'RELAY_ID_MISMATCH' });
+    clock.advance(60_000);
+    expect(transport.sockets.length).toBe(1);
+  });
+
+  it('with relayId set, the expected relay id authenticates as usual', async () => {
+    const { transport, conn } = setup({ relayId: 'relay-a' });
+    conn.connect();
+    await authenticate(transport);
+    expect(signed.length).toBe(1);
+    expect(conn.state).toBe('connected');
+  });
+
+  it('a relay announcing heartbeatMs: 1 cannot make the client ping in a tight loop (or time the link out)', async () => {
+    const { transport, clock, conn } = setup({ heartbeatMs: 60_000 });
+    conn.connect();
+    const s = transport.current;
+    s.sink.open();
+    s.receive(challenge);
+    await flush();
+    s.receive(welcomeFrame({ limits: { maxFrameBytes: 262144, maxEnvelopeBytes: 98304, heartbeatMs: 1 } }));
+    for (let i = 0; i < 100; i++) clock.advance(5); // 500 ms
+    expect(conn.state).toBe('connected');
+    expect(s.ofType('ping').length).toBe(0);
+    clock.advance(600); // past the 1 s floor: one ping
+    expect(s.ofType('ping').length).toBe(1);
+  });
+});
