@@ -99,6 +99,10 @@ export async function loadNativeBackend(): Promise<SodiumBackend> {
       n.crypto_aead_xchacha20poly1305_ietf_encrypt(c, message, ad, null, nonce, key);
       return c;
     },
+    aeadEncryptInto(out, message, ad, nonce, key) {
+      if (out.length !== message.length + 16) throw new RangeError('aeadEncryptInto: out must be message.length + 16 bytes');
+      n.crypto_aead_xchacha20poly1305_ietf_encrypt(out, message, ad, null, nonce, key);
+    },
     aeadDecrypt(ciphertext, ad, nonce, key) {
       if (ciphertext.length < 16 || nonce.length !== 24 || key.length !== 32) return null;
       const m = new Uint8Array(ciphertext.length - 16);

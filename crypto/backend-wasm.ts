@@ -82,6 +82,11 @@ export async function loadWasmBackend(): Promise<SodiumBackend> {
     },
 
     aeadEncrypt: (message, ad, nonce, key) => s.crypto_aead_xchacha20poly1305_ietf_encrypt(message, ad, null, nonce, key),
+    aeadEncryptInto(out, message, ad, nonce, key) {
+      if (out.length !== message.length + 16) throw new RangeError('aeadEncryptInto: out must be message.length + 16 bytes');
+      const c = s.crypto_aead_xchacha20poly1305_ietf_encrypt(message, ad, null, nonce, key);
+      out.set(c);
+    },
     aeadDecrypt(ciphertext, ad, nonce, key) {
       if (ciphertext.length < 16) return null;
       try {

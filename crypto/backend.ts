@@ -64,6 +64,8 @@ export interface SodiumBackend {
 
   /** XChaCha20-Poly1305-IETF, combined mode (ciphertext ‖ 16-byte tag). */
   aeadEncrypt(message: Uint8Array, ad: Uint8Array, nonce: Uint8Array, key: Uint8Array): Uint8Array;
+  /** aeadEncrypt written into `out` (exactly message.length + 16 bytes; may be a view into a larger buffer). */
+  aeadEncryptInto(out: Uint8Array, message: Uint8Array, ad: Uint8Array, nonce: Uint8Array, key: Uint8Array): void;
   /** null if it does not authenticate (or is shorter than its tag). */
   aeadDecrypt(ciphertext: Uint8Array, ad: Uint8Array, nonce: Uint8Array, key: Uint8Array): Uint8Array | null;
 

@@ -141,8 +141,8 @@ export class Reader {
   /** Expect the domain-separation tag; anything else is MALFORMED. */
   tag(expected: string): void {
     const got = this.bytes(64);
-    const want = utf8.encode(expected);
-    if (got.length !== want.length || !got.every((v, i) => v === want[i])) this.fail(`wrong domain tag (expected ${expected})`);
+    const want = tagBytes(expected);
+    if (!bytesEqual(got, want)) this.fail(`wrong domain tag (expected ${expected})`);
   }
 
   u8(): number {
@@ -184,6 +184,8 @@ export class Reader {
 
   str(max: number): string {
     const b = this.bytes(max);
+    // All-ASCII bytes are valid, canonical UTF-8 (and hold no BOM): decode them directly.
+    if (b.length <= 64 && isAscii(b)) return String.fromCharCode.apply(null, b as unknown as number[]);
     let s: string;
     try {
       s = utf8Strict.decode(b);
@@ -211,6 +213,22 @@ export class Reader {
   }
 }
 
+function isAscii(b: Uint8Array): boolean {
+  for (let i = 0; i < b.length; i++) if ((b[i] as number) > 0x7f) return false;
+  return true;
+}
+
+/** Encoded domain tags (a small fixed set of constants), so Reader.tag does not re-encode them per call. */
+const TAGS = new Map<string, Uint8Array>();
+function tagBytes(tag: string): Uint8Array {
+  let b = TAGS.get(tag);
+  if (!b) {
+    b = utf8.encode(tag);
+    if (TAGS.size < 256) TAGS.set(tag, b);
+  }
+  return b;
+}
+
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   let d = 0;
@@ -218,9 +236,11 @@ export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   return d === 0;
 }
 
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
 export function toHex(b: Uint8Array): string {
   let s = '';
-  for (const v of b) s += v.toString(16).padStart(2, '0');
+  for (let i = 0; i < b.length; i++) s += HEX[b[i] as number];
   return s;
 }
 

@@ -10,7 +10,7 @@
  * The signature (sender's Ed25519 key) covers header, nonce and ciphertext.
  */
 import { CryptoError } from './errors.ts';
-import { Reader, Writer, bytesEqual, toHex } from './encoding.ts';
+import { Reader, Writer, bytesEqual, toHex, utf8Bytes } from './encoding.ts';
 import { type DeviceKeys, verifySig } from './identity.ts';
 import { isKind, mayPublish, type Kind } from './policy.ts';
 import { type ReceiverState, MAX_CHAINS, senderChainKey } from './ratchet.ts';
@@ -151,34 +151,145 @@ export function sealEnvelope(input: SealEnvelopeInput): Uint8Array {
     if (input.roster.orderId !== sk.orderId || input.roster.epoch !== sk.epoch) throw new CryptoError('WRONG_CONTEXT', 'roster and sender key differ');
     if (!mayPublish(input.roster.policy, me.role, kind, sk.scope)) throw new CryptoError('POLICY_DENIED', `${me.role} may not publish ${kind} into ${sk.scope}`);
   }
-  const nonce = input.nonce ?? randomBytes(NONCE_BYTES);
-  if (nonce.length !== NONCE_BYTES) throw new CryptoError('INVALID_ARGUMENT', 'nonce must be 24 bytes');
+  if (input.nonce !== undefined && input.nonce.length !== NONCE_BYTES) throw new CryptoError('INVALID_ARGUMENT', 'nonce must be 24 bytes');
+  // Everything is written once into one buffer of the final size (no Writer growth, no
+  // intermediate copies): header | bytes(nonce) | bytes(ciphertext) | bytes(signature).
+  const prefix = headerPrefix(sk, kind);
+  const keyId = sk.senderKeyId;
+  const prevHash = sk.prevHash;
+  const kindBytes = kindBytesOf(kind);
+  const headerLen = prefix.length + 4 + keyId.length + 4 + 4 + prevHash.length;
+  const plainLen = TAG_BODY_FIELD.length + 4 + kindBytes.length + 4 + body.length;
+  const block = paddingBlock(plainLen);
+  const paddedLen = (Math.floor(plainLen / block) + 1) * block;
+  const ctLen = paddedLen + 16;
+  const signedLen = headerLen + 4 + NONCE_BYTES + 4 + ctLen;
+  const out = new Uint8Array(signedLen + 4 + SIGNATURE_BYTES);
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  out.set(prefix);
+  let o = prefix.length;
+  view.setUint32(o, keyId.length);
+  out.set(keyId, o + 4);
+  o += 4 + keyId.length;
+  const indexAt = o;
+  o += 4;
+  view.setUint32(o, prevHash.length);
+  out.set(prevHash, o + 4);
+  o += 4 + prevHash.length;
+  view.setUint32(o, NONCE_BYTES);
+  const nonce = out.subarray(o + 4, o + 4 + NONCE_BYTES);
+  if (input.nonce) nonce.set(input.nonce);
+  else takeNonce(nonce);
+  o += 4 + NONCE_BYTES;
+  view.setUint32(o, ctLen);
+  const ct = out.subarray(o + 4, o + 4 + ctLen);
+
   const { index, messageKey } = sk.advance();
-  const w = new Writer(TAG_ENVELOPE, 256 + body.length + 256)
+  // The body is padded in a reused scratch buffer, wiped after use.
+  const padded = paddedScratch(paddedLen);
+  try {
+    if (!Number.isInteger(index) || index < 0 || index > 0xffff_ffff) throw new CryptoError('INVALID_ARGUMENT', `u32 out of range: ${index}`);
+    view.setUint32(indexAt, index);
+    const pv = new DataView(padded.buffer, padded.byteOffset, padded.byteLength);
+    padded.set(TAG_BODY_FIELD);
+    let p = TAG_BODY_FIELD.length;
+    pv.setUint32(p, kindBytes.length);
+    padded.set(kindBytes, p + 4);
+    p += 4 + kindBytes.length;
+    pv.setUint32(p, body.length);
+    padded.set(body, p + 4);
+    p += 4 + body.length;
+    padded[p] = 0x80; // sodium_pad (ISO/IEC 7816-4); the rest of the scratch is zero
+    s.aeadEncryptInto(ct, padded, out.subarray(0, headerLen), nonce, messageKey);
+  } finally {
+    wipe(messageKey);
+    wipe(padded);
+  }
+  const sig = sender.sign(out.subarray(0, signedLen));
+  if (sig.length !== SIGNATURE_BYTES) throw new CryptoError('INVALID_ARGUMENT', 'signature must be 64 bytes');
+  view.setUint32(signedLen, SIGNATURE_BYTES);
+  out.set(sig, signedLen + 4);
+  sk.recordSent(envelopeHash(out));
+  return out;
+}
+
+const SIGNATURE_BYTES = 64;
+/** str(TAG_BODY), as Writer encodes it. */
+const TAG_BODY_FIELD = new Writer(TAG_BODY, 64).finish();
+const KIND_BYTES = new Map<string, Uint8Array>();
+function kindBytesOf(kind: string): Uint8Array {
+  let b = KIND_BYTES.get(kind);
+  if (!b) {
+    b = utf8Bytes(kind);
+    KIND_BYTES.set(kind, b); // kinds are a small fixed set (isKind checked)
+  }
+  return b;
+}
+
+interface CachedPrefix {
+  readonly orderId: string;
+  readonly epoch: number;
+  readonly scope: string;
+  readonly kind: string;
+  readonly senderDeviceId: string;
+  readonly bytes: Uint8Array;
+}
+/**
+ * The header up to senderDeviceId (str(tag) u32 version str orderId u32 epoch str scope str kind
+ * str senderDeviceId) is the same for every message of a chain and kind: encoded (and checked)
+ * by Writer once, then reused while the context it was made from is unchanged.
+ */
+const PREFIXES = new WeakMap<OutboundSenderKey, CachedPrefix[]>();
+function headerPrefix(sk: OutboundSenderKey, kind: string): Uint8Array {
+  let list = PREFIXES.get(sk);
+  if (list) {
+    for (const c of list) {
+      if (c.kind === kind && c.orderId === sk.orderId && c.epoch === sk.epoch && c.scope === sk.scope && c.senderDeviceId === sk.senderDeviceId) return c.bytes;
+    }
+  } else {
+    list = [];
+    PREFIXES.set(sk, list);
+  }
+  const bytes = new Writer(TAG_ENVELOPE, 256)
     .u32(ENVELOPE_VERSION)
     .id(sk.orderId, 'orderId')
     .u32(sk.epoch)
     .str(sk.scope)
     .str(kind)
     .id(sk.senderDeviceId, 'senderDeviceId')
-    .bytes(sk.senderKeyId)
-    .u32(index)
-    .bytes(sk.prevHash);
-  const headerBytes = w.finish();
-  const plain = new Writer(TAG_BODY, body.length + 64).str(kind).bytes(body).finish();
-  const padded = pad(plain, paddingBlock(plain.length));
-  let ct: Uint8Array;
-  try {
-    ct = s.aeadEncrypt(padded, headerBytes, nonce, messageKey);
-  } finally {
-    wipe(messageKey);
-    wipe(plain);
-    wipe(padded);
-  }
-  w.bytes(nonce).bytes(ct);
-  const bytes = w.bytes(sender.sign(w.finish())).finish();
-  sk.recordSent(envelopeHash(bytes));
+    .finish();
+  if (list.length >= 16) list.shift();
+  list.push({ orderId: sk.orderId, epoch: sk.epoch, scope: sk.scope, kind, senderDeviceId: sk.senderDeviceId, bytes });
   return bytes;
+}
+
+let scratch: Uint8Array = new Uint8Array(0);
+/** A zeroed view of `n` bytes of the padding scratch buffer (wiped by the caller after use). */
+function paddedScratch(n: number): Uint8Array {
+  if (scratch.length < n) {
+    wipe(scratch);
+    scratch = new Uint8Array(Math.max(n, 1024));
+  }
+  const v = scratch.subarray(0, n);
+  v.fill(0);
+  return v;
+}
+
+/**
+ * Nonces are public and only need to be unique: they are drawn from the CSPRNG in blocks of
+ * 170 (one library call instead of one per message) and each handed out once.
+ */
+const NONCE_POOL = 170;
+let nonces: Uint8Array = new Uint8Array(0);
+let nonceAt = 0;
+function takeNonce(into: Uint8Array): void {
+  if (nonceAt + NONCE_BYTES > nonces.length) {
+    nonces = randomBytes(NONCE_POOL * NONCE_BYTES);
+    nonceAt = 0;
+  }
+  into.set(nonces.subarray(nonceAt, nonceAt + NONCE_BYTES));
+  nonces.fill(0, nonceAt, nonceAt + NONCE_BYTES);
+  nonceAt += NONCE_BYTES;
 }
 
 export interface OpenEnvelopeOptions {
