@@ -1,3 +1,4 @@
+import { code } from './fixtures.ts';
 import { describe, expect, it } from 'vitest';
 import {
   cryptoReady, encryptAttachment, decryptAttachment, encryptAttachmentStream, decryptAttachmentStream, AttachmentOpener, CryptoError,
@@ -9,16 +10,6 @@ function photo(n: number): Uint8Array {
   const b = new Uint8Array(n);
   for (let i = 0; i < n; i++) b[i] = (i * 31 + 7) & 0xff;
   return b;
-}
-
-function code(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof CryptoError) return e.code;
-    throw e;
-  }
-  return 'no error';
 }
 
 describe('attachments', () => {

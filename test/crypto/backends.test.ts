@@ -1,3 +1,4 @@
+import { code } from './fixtures.ts';
 // Both crypto backends in one process: each reproduces the committed vectors and
 // agrees with libsodium.js on every primitive, and what one seals the other opens.
 // (The whole crypto suite also runs under each: npm run test:crypto:backends.)
@@ -6,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   cryptoReady, cryptoBackend, sealEnvelope, openEnvelope, createKeyPackages, openKeyPackage, OutboundSenderKey, ReceiverState,
   encryptAttachment, decryptAttachment, encryptAttachmentStream, decryptAttachmentStream, sealDeviceKeystore, openDeviceKeystore,
-  sealKeystore, openKeystore, verifyRoster, verifyChallenge, signChallenge, DeviceKeys, sha256, CryptoError,
+  sealKeystore, openKeystore, verifyRoster, verifyChallenge, signChallenge, DeviceKeys, sha256,
 } from '../../crypto/index.ts';
 import { be, loadBackend, useBackend, PWHASH, TAG_FINAL, TAG_MESSAGE, type CryptoBackendChoice } from '../../crypto/backend.ts';
 import { wasmSodium } from '../../crypto/backend-wasm.ts';
@@ -23,16 +24,6 @@ const CHEAP = { opsLimit: 1, memLimit: 64 * 1024 };
 const KEYSTORE_CHEAP = { opsLimit: 2, memLimit: 64 * 1024 * 1024 };
 const CHOICES: CryptoBackendChoice[] = ['wasm', 'native'];
 const nameOf = { wasm: 'libsodium-wrappers-sumo', native: 'sodium-native' } as const;
-
-function code(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof CryptoError) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
 
 async function* pieces(b: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
   for (let off = 0; off < b.length; off += size) yield b.subarray(off, off + size);

@@ -1,3 +1,4 @@
+import { code } from './fixtures.ts';
 import { describe, expect, it } from 'vitest';
 import { cryptoReady, AuthorityKey, DeviceKeys, issueCertificate, decodeCertificate, verifyCertificate, CryptoError } from '../../crypto/index.ts';
 import { DAY, NOW } from './fixtures.ts';
@@ -7,16 +8,6 @@ await cryptoReady();
 const authority = AuthorityKey.generate();
 const device = DeviceKeys.generate();
 const fields = { tenant: 'acme', userId: 'alice', signPublicKey: device.signPublicKey, boxPublicKey: device.boxPublicKey, notBefore: NOW, notAfter: NOW + 30 * DAY };
-
-function code(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof CryptoError) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
 
 describe('device certificates', () => {
   it('round-trip: issued, decoded and verified with every field intact', () => {

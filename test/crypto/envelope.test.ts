@@ -1,3 +1,4 @@
+import { code } from './fixtures.ts';
 import { describe, expect, it } from 'vitest';
 import {
   cryptoReady, sealEnvelope, openEnvelope, decodeEnvelopeHeader, envelopeHash, ChainTracker, OutboundSenderKey,
@@ -10,16 +11,6 @@ import { be } from '../../crypto/backend.ts';
 import { NOW, ORDER, distribute, makeWorld, receiverFor, text, utf8, type Party, type World } from './fixtures.ts';
 
 await cryptoReady();
-
-function code(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof CryptoError) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
 
 /** The courier sends in `shared`; the shipper receives. */
 function setup(from: Party['role'] = 'courier', to: Party['role'] = 'shipper', scope = 'shared') {

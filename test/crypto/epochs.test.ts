@@ -1,20 +1,11 @@
+import { code } from './fixtures.ts';
 import { describe, expect, it } from 'vitest';
 import {
-  cryptoReady, sealEnvelope, openEnvelope, openKeyPackage, createKeyPackages, OutboundSenderKey, ReceiverState, RosterChain, CryptoError, needsRotation,
+  cryptoReady, sealEnvelope, openEnvelope, openKeyPackage, createKeyPackages, OutboundSenderKey, ReceiverState, RosterChain, needsRotation,
 } from '../../crypto/index.ts';
 import { ORDER, NOW, distribute, makeParty, makeWorld, nextRoster, receiverFor, text, utf8 } from './fixtures.ts';
 
 await cryptoReady();
-
-function code(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof CryptoError) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
 
 describe('a courier reassignment (new epoch)', () => {
   it('a removed courier cannot decrypt anything of the next epoch', () => {

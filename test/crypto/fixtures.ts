@@ -1,5 +1,5 @@
 import {
-  AuthorityKey, DeviceKeys, issueCertificate, signRoster, verifyRoster, OutboundSenderKey, ReceiverState,
+  AuthorityKey, CryptoError, DeviceKeys, issueCertificate, signRoster, verifyRoster, OutboundSenderKey, ReceiverState,
   createKeyPackages, openKeyPackage, type Role, type VerifiedRoster, type RosterMemberInput,
 } from '../../crypto/index.ts';
 
@@ -67,4 +67,15 @@ export function receiverFor(p: Party, roster: VerifiedRoster, packages: { recipi
   const st = new ReceiverState();
   for (const pkg of packages) if (pkg.recipientDeviceId === p.keys.deviceId) st.install(openKeyPackage(pkg.bytes, p.keys, roster));
   return st;
+}
+
+/** The CryptoError code `f` throws, "no error" if it returns; anything else is rethrown (a crash is a test failure). */
+export function code(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof CryptoError) return e.code;
+    throw e;
+  }
+  return 'no error';
 }

@@ -1,7 +1,8 @@
+import { code } from './fixtures.ts';
 import { describe, expect, it, vi } from 'vitest';
 import { be } from '../../crypto/backend.ts';
 import {
-  cryptoReady, sealKeystore, openKeystore, sealDeviceKeystore, openDeviceKeystore, DeviceKeys, ReceiverState, CryptoError,
+  cryptoReady, sealKeystore, openKeystore, sealDeviceKeystore, openDeviceKeystore, DeviceKeys, ReceiverState,
   keystoreInteractive, keystoreStrong, KEYSTORE_MIN_OPS, KEYSTORE_MIN_MEM, KEYSTORE_MAX_OPS, KEYSTORE_MAX_MEM,
 } from '../../crypto/index.ts';
 
@@ -18,16 +19,6 @@ function withCost(file: Uint8Array, opsLimit: number, memLimit: number): Uint8Ar
   v.setUint32(OPS_AT, opsLimit);
   v.setBigUint64(MEM_AT, BigInt(memLimit));
   return t;
-}
-
-function code(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof CryptoError) return e.code;
-    throw e;
-  }
-  return 'no error';
 }
 
 describe('the keystore', () => {

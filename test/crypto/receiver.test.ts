@@ -1,3 +1,4 @@
+import { code } from './fixtures.ts';
 /**
  * The receiver state and chain tracker under hostile members and a hostile relay:
  * sender-key id squatting, key id collisions, replay across a restart, bounded size.
@@ -5,22 +6,12 @@
 import { describe, expect, it } from 'vitest';
 import {
   cryptoReady, sealEnvelope, openEnvelope, decodeKeyPackageHeader, OutboundSenderKey, createKeyPackages, openKeyPackage,
-  ReceiverState, ChainTracker, CryptoError, MAX_CHAINS, auditOrder, sealState, openState, deviceStorageKey,
+  ReceiverState, ChainTracker, MAX_CHAINS, auditOrder, sealState, openState, deviceStorageKey,
   envelopeHash, decodeEnvelopeHeader, type ReceivedSenderKey, type DeviceKeys,
 } from '../../crypto/index.ts';
 import { NOW, ORDER, makeWorld, text, utf8 } from './fixtures.ts';
 
 await cryptoReady();
-
-function code(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof CryptoError) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
 
 /** S = courier (victim sender), M = dispatcher (squatter), V = consignee (victim reader). */
 function squat() {

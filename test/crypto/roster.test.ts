@@ -1,3 +1,4 @@
+import { code } from './fixtures.ts';
 import { describe, expect, it } from 'vitest';
 import {
   cryptoReady, signRoster, verifyRoster, decodeRoster, rosterHash, RosterChain, AuthorityKey, CryptoError, DEFAULT_POLICY, loadPolicy, policyHash,
@@ -7,16 +8,6 @@ import { Writer } from '../../crypto/encoding.ts';
 import { DAY, NOW, ORDER, makeParty, makeWorld, member, nextRoster } from './fixtures.ts';
 
 await cryptoReady();
-
-function code(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof CryptoError) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
 
 describe('rosters', () => {
   it('round-trip: signed, decoded and verified, with members looked up by device', () => {

@@ -1,7 +1,8 @@
+import { code } from './fixtures.ts';
 import { describe, expect, it } from 'vitest';
 import {
   cryptoReady, OutboundSenderKey, ReceiverState, createKeyPackages, openKeyPackage, decodeKeyPackageHeader,
-  needsRotation, ratchetStep, MAX_SKIP, MAX_SKIPPED_KEYS, CryptoError, DeviceKeys,
+  needsRotation, ratchetStep, MAX_SKIP, MAX_SKIPPED_KEYS, DeviceKeys,
 } from '../../crypto/index.ts';
 import { encodeKeyPackage } from '../../crypto/senderkey.ts';
 import { wasmSodium } from '../../crypto/backend-wasm.ts';
@@ -10,16 +11,6 @@ import { DAY, NOW, ORDER, distribute, makeWorld, receiverFor } from './fixtures.
 await cryptoReady();
 // libsodium.js's own crypto_kdf / BLAKE2b as an independent reference, whichever backend is in use.
 const libsodiumJs = await wasmSodium();
-
-function code(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    if (e instanceof CryptoError) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
 
 describe('the sender-key ratchet', () => {
   it('derives distinct message and chain keys and never repeats', () => {
