@@ -106,6 +106,15 @@ function unsubscribe(s: Session, frame: ClientFrameOf<'unsub'>): void {
   s.send({ t: 'unsubscribed', rid: frame.rid, order: frame.order });
 }
 
+/**
+ * Unanswered publishes one socket may have at the relay. A well-behaved client keeps
+ * one in flight per order (the SDK's outbox window); 512 leaves room for a gateway
+ * multiplexing many orders, and caps a socket's queued envelopes at 512 × 96 KiB.
+ */
+export const MAX_PUBLISHES_IN_FLIGHT = 512;
+/** Back-off suggested when that cap is hit: about one store round trip under load. */
+const OVERLOAD_RETRY_MS = 50;
+
 function publish(s: Session, frame: ClientFrameOf<'pub'>): void {
   const ids = { order: frame.order, clientMsgId: frame.clientMsgId };
   const take = s.ctx.publishLimiter.take(s.device, s.ctx.now());
@@ -113,18 +122,35 @@ function publish(s: Session, frame: ClientFrameOf<'pub'>): void {
     s.ctx.metrics.publishes.labels('rejected', 'ws').inc();
     return s.sendError('RATE_LIMITED', { ...ids, retryAfterMs: take.retryAfterMs });
   }
+  // Memory stays bounded when the store cannot keep up: past this many unanswered
+  // publishes the socket is told to back off and retry (nothing was stored).
+  if (s.pubInFlight >= MAX_PUBLISHES_IN_FLIGHT) {
+    s.ctx.metrics.publishes.labels('rejected', 'ws').inc();
+    return s.sendError('RATE_LIMITED', { ...ids, retryAfterMs: OVERLOAD_RETRY_MS });
+  }
+  s.pubInFlight++;
+  const done = () => {
+    s.pubInFlight--;
+  };
   s.pubQueue = s.pubQueue.then(async () => {
     let validated;
     try {
       validated = await validatePublish(s.ctx, s.device, frame.order, frame.clientMsgId, frame.envelope);
     } catch (err) {
+      done();
       s.ctx.metrics.publishes.labels('rejected', 'ws').inc();
       return s.fail(err, ids);
     }
     // Not awaited: appends of one connection pipeline in order; the ack waits for durability.
     appendPublish(s.ctx, validated, 'ws').then(
-      (r) => s.send({ t: 'puback', order: frame.order, clientMsgId: frame.clientMsgId, seq: r.seq, duplicate: r.duplicate }),
-      (err) => s.fail(err, ids),
+      (r) => {
+        done();
+        s.send({ t: 'puback', order: frame.order, clientMsgId: frame.clientMsgId, seq: r.seq, duplicate: r.duplicate });
+      },
+      (err) => {
+        done();
+        s.fail(err, ids);
+      },
     );
   });
 }

@@ -41,6 +41,8 @@ export class Session implements SubscriberSink {
   readonly subscribing = new Set<string>();
   /** Publishes are validated in arrival order (per-sender hash chains must not be reordered); appends then pipeline. */
   pubQueue: Promise<void> = Promise.resolve();
+  /** Publishes accepted from this socket and not yet answered (queued, validating or appending). */
+  pubInFlight = 0;
   readonly log: Logger;
   private pending: PendingChallenge | undefined;
   private badFrames = 0;
