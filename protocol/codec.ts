@@ -3,10 +3,11 @@
  * (field names as in frames.ts), byte fields as MessagePack `bin` so ciphertext
  * travels as raw bytes. Pure: bytes in, typed frames or a ProtocolError out.
  *
- * MessagePack (msgpackr) was chosen over CBOR (cbor-x) and a hand-rolled layout:
- * both libraries decode a publish frame in well under a microsecond, msgpackr has
- * the smaller wire size for our maps, and a schema-driven codec keeps one source
- * of truth (frames.ts) for the relay, the SDK and the spec.
+ * MessagePack (msgpackr) over a hand-rolled layout: a schema-driven codec keeps one
+ * source of truth (frames.ts) for the relay, the SDK and the spec, any MessagePack
+ * library can speak it, and msgpackr unpacks a 300-byte publish frame in ≈ 0.45 µs
+ * here (measured; zod validation costs more than decoding). CBOR (cbor-x) would
+ * serve equally; it was not benchmarked side by side.
  */
 import { Packr, Unpackr } from 'msgpackr';
 import { ProtocolError } from './errors.ts';
