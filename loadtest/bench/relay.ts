@@ -5,7 +5,7 @@
  * Redis (if redis-server is installed), and a bare uWS pub/sub relay: server on
  * core 0, driver on core 1. Then idle connections: RSS per held connection.
  *
- * Flags: --rates 2000,10000  --duration 10  --orders 250  --quick  --no-idle  --idle N  --json
+ * Flags: --rates 2000,10000  --duration 10  --orders 250  --quick  --no-idle  --idle N  --json  --servers memory,redis,bare-uws
  * Prints a table; with --json, ONE JSON object on the last line of stdout:
  *   {"runs":[…],"cpuRatioMemory":n,"cpuRatioRedis":n,…}
  */
@@ -28,6 +28,7 @@ const { values } = parseArgs({
     idle: { type: 'string' },
     'no-idle': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
+    servers: { type: 'string' },
   },
 });
 
@@ -51,11 +52,17 @@ const targets: Array<() => PeerTarget> = [
   () => new WsRelayPeer('bare-uws', { pin: pinned }),
 ];
 
+// --servers memory,redis,bare-uws: run only these (default: all).
+const only = values.servers?.split(',').map((s) => s.trim());
+const selected = only
+  ? targets.filter((_, i) => only.includes(['memory', ...(redis ? ['redis'] : []), 'bare-uws'][i]!))
+  : targets;
+
 const runs: BenchRun[] = [];
 const reports: RunReport[] = [];
 let envelopeBytes = 0;
 for (const rate of rates) {
-  for (const make of targets) {
+  for (const make of selected) {
     const target = make();
     try {
       const r = await runLoad({

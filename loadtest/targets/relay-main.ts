@@ -15,6 +15,8 @@ for (const sig of ['SIGTERM', 'SIGINT'] as const) {
   process.on(sig, () => {
     if (closing) return;
     closing = true;
+    // A relay that cannot close within 2 s (say, a saturated event loop) still exits cleanly, so --cpu-prof is written.
+    setTimeout(() => process.exit(0), 2000).unref();
     void relay.close().finally(() => process.exit(0));
   });
 }

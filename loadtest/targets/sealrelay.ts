@@ -134,6 +134,9 @@ export class SealRelayTarget implements PeerTarget {
       ...this.opts.relayConfig,
     };
     const { cmd, args } = tsxArgs(RELAY_MAIN);
+    // SEALRELAY_LT_NODE_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof': node flags for the relay child only.
+    const nodeArgs = process.env.SEALRELAY_LT_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    args.unshift(...nodeArgs);
     node.proc = await spawnServer({ cmd, args, port: node.port, pin: this.opts.pin ?? false, env: { SEALRELAY_LT_CONFIG: JSON.stringify(config) }, readyTimeoutMs: 30_000 });
   }
 
