@@ -58,6 +58,10 @@ export class RedisStore implements MessageStore {
   private readonly now: () => number;
   private readonly nodeId: string;
   private closed = false;
+  /** Watched orders whose head announcement after a reconnect has not succeeded yet. */
+  private readonly unannounced = new Set<string>();
+  private announceTimer: NodeJS.Timeout | undefined;
+  private announceAttempts = 0;
 
   private constructor(private readonly conn: RedisConnection, opts: RedisStoreOptions) {
     this.retention = opts.retention ?? DEFAULT_RETENTION;
@@ -65,7 +69,11 @@ export class RedisStore implements MessageStore {
     this.now = opts.now ?? Date.now;
     this.nodeId = opts.nodeId ?? randomBytes(6).toString('hex');
     // Hints published while our subscriber was away are lost: re-announce every watched head.
-    conn.onResubscribed(() => { for (const order of this.watched.keys()) void this.syntheticHint(order); });
+    conn.onResubscribed(() => {
+      for (const order of this.watched.keys()) this.unannounced.add(order);
+      this.announceAttempts = 0;
+      this.announce();
+    });
   }
 
   /** Connect to Redis; rejects with StoreUnavailableError if it cannot be reached. */
@@ -232,7 +240,12 @@ export class RedisStore implements MessageStore {
         throw err;
       }
     }
-    await this.syntheticHint(order);
+    // If Redis cannot be read right now, keep trying in the background rather than
+    // leave appends made between the caller's replay and the subscription unannounced.
+    if (!(await this.syntheticHint(order))) {
+      this.unannounced.add(order);
+      this.announce();
+    }
   }
 
   async unwatch(order: string): Promise<void> {
@@ -259,6 +272,8 @@ export class RedisStore implements MessageStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.announceTimer);
+    this.unannounced.clear();
     this.listeners.clear();
     this.rosterListeners.clear();
     this.watched.clear();
@@ -279,16 +294,43 @@ export class RedisStore implements MessageStore {
     this.emit(order, hint.message);
   }
 
-  /** Emit the order's head message so listeners back-fill anything they missed; best effort. */
-  private async syntheticHint(order: string): Promise<void> {
+  /**
+   * Announce the head of every order in `unannounced`, retrying with backoff until each
+   * succeeded or is no longer watched. The subscriber connection can be back before the
+   * command connection is (each reconnects on its own timer, and with the offline queue
+   * disabled a command on a connection still down rejects at once), so one attempt at
+   * resubscription is not enough: a hint lost in the outage would stay lost until the
+   * order's next append.
+   */
+  private announce(): void {
+    clearTimeout(this.announceTimer);
+    this.announceTimer = undefined;
     if (this.closed) return;
+    const orders = [...this.unannounced];
+    void Promise.all(orders.map(async (order) => {
+      if (!this.watched.has(order) || (await this.syntheticHint(order))) this.unannounced.delete(order);
+    })).then(() => {
+      if (this.closed || this.unannounced.size === 0 || this.announceTimer) return;
+      const delay = Math.min(2000, 50 * 2 ** Math.min(this.announceAttempts++, 6));
+      this.announceTimer = setTimeout(() => this.announce(), delay);
+      this.announceTimer.unref();
+    });
+  }
+
+  /**
+   * Emit the order's head message so listeners back-fill anything they missed. True
+   * when that is done (or there is nothing to announce), false when Redis could not be read.
+   */
+  private async syntheticHint(order: string): Promise<boolean> {
+    if (this.closed) return true;
     try {
       const head = await this.head(order);
-      if (head === 0) return;
+      if (head === 0) return true;
       const [message] = await this.read(order, head - 1, 1);
       if (message && message.seq === head && this.watched.has(order)) this.emit(order, message);
+      return true;
     } catch {
-      // Redis is away again; the next reconnect announces the head once more.
+      return false;
     }
   }
 
