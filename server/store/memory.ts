@@ -18,6 +18,7 @@ import type {
   StoredMessage,
 } from './types.ts';
 import { EpochStaleError, KEY_PACKAGES_KEPT_PER_GROUP } from './types.ts';
+import { Listeners } from './listeners.ts';
 
 /** Sensible defaults: a week of history, 100k messages per order (an order lives days, not months). */
 export const DEFAULT_RETENTION: RetentionPolicy = { maxAgeMs: 7 * 24 * 3600_000, maxLength: 100_000 };
@@ -53,8 +54,8 @@ export class MemoryStore implements MessageStore {
   private readonly orders = new Map<string, OrderLog>();
   /** key: order \0 device \0 clientMsgId → { seq, expires } */
   private readonly dedup = new Map<string, { seq: number; expires: number }>();
-  private readonly listeners = new Set<AppendListener>();
-  private readonly rosterListeners = new Set<RosterListener>();
+  private readonly listeners = new Listeners<AppendListener>();
+  private readonly rosterListeners = new Listeners<RosterListener>();
   /** nonce key → expiry (ms); insertion-ordered, and every entry has the same-ish TTL, so the oldest expire first. */
   private readonly nonces = new Map<string, number>();
   private readonly maxNonces: number;
@@ -101,7 +102,7 @@ export class MemoryStore implements MessageStore {
     log.messages.push(message);
     this.dedup.set(key, { seq, expires: now + this.dedupWindowMs });
     this.trim(log, now);
-    for (const l of this.listeners) l(input.order, message);
+    this.listeners.emit(input.order, message);
     return { seq, duplicate: false };
   }
 
@@ -146,7 +147,7 @@ export class MemoryStore implements MessageStore {
     const current = log.rosters.at(-1)?.epoch ?? 0;
     if (epoch !== current + 1) return false;
     log.rosters.push({ epoch, bytes, acceptedAtSeq: log.head });
-    for (const l of this.rosterListeners) l(order, epoch);
+    this.rosterListeners.emit(order, epoch);
     return true;
   }
 
@@ -194,13 +195,11 @@ export class MemoryStore implements MessageStore {
   }
 
   onAppend(listener: AppendListener): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.listeners.add(listener);
   }
 
   onRoster(listener: RosterListener): () => void {
-    this.rosterListeners.add(listener);
-    return () => this.rosterListeners.delete(listener);
+    return this.rosterListeners.add(listener);
   }
 
   async rememberNonce(key: string, ttlMs: number): Promise<boolean> {

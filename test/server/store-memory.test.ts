@@ -20,3 +20,25 @@ describe('MemoryStore nonces', () => {
     expect(await store.rememberNonce('a', 1000)).toBe(true);
   });
 });
+
+describe('MemoryStore hints', () => {
+  it('an append and a roster put succeed, and other listeners still hear of them, when one listener throws', async () => {
+    const store = new MemoryStore();
+    const appended: number[] = [];
+    const rosters: number[] = [];
+    store.onAppend(() => {
+      throw new Error('listener bug');
+    });
+    store.onAppend((_order, m) => appended.push(m.seq));
+    store.onRoster(() => {
+      throw new Error('listener bug');
+    });
+    store.onRoster((_order, epoch) => rosters.push(epoch));
+    expect(await store.putRoster('o-hints', 1, new Uint8Array([1]))).toBe(true);
+    const r = await store.append({ order: 'o-hints', device: 'd', clientMsgId: 'm1', envelope: new Uint8Array([1]), at: Date.now(), epoch: 1, scope: 'shared' });
+    expect(r).toEqual({ seq: 1, duplicate: false });
+    expect(appended).toEqual([1]);
+    expect(rosters).toEqual([1]);
+    await store.close();
+  });
+});
