@@ -36,8 +36,9 @@ export {
   BlobOkFrame,
   BlobFrame,
   ErrorFrame,
+  utf8Length,
 } from './frames.ts';
-export { encodeFrame, decodeClientFrame, decodeServerFrame, peekFrameType } from './codec.ts';
+export { encodeFrame, encodeDeliverOne, decodeClientFrame, decodeServerFrame, peekFrameType } from './codec.ts';
 export {
   ERRORS,
   ERROR_CODES,

@@ -36,6 +36,7 @@ export class RelayMetrics {
   private readonly inByType = new Map<string, Counter.Internal>();
   private readonly outByType = new Map<string, Counter.Internal>();
   private readonly errorByCode = new Map<ErrorCode, Counter.Internal>();
+  private readonly latencyByOp = new Map<StoreOp, Histogram.Internal<string>>();
   readonly liveDeliveries = this.deliveries.labels('live');
   readonly replayDeliveries = this.deliveries.labels('replay');
 
@@ -58,14 +59,33 @@ export class RelayMetrics {
     this.errorByCode.get(code)?.inc();
   }
 
-  /** Time a store call into the latency histogram. */
-  async timeStore<T>(op: StoreOp, fn: () => Promise<T>): Promise<T> {
-    const end = this.storeLatency.startTimer({ op });
+  /**
+   * Time a store call into the latency histogram. Pre-bound per op, one clock read
+   * each side and no extra async frame: prom-client's startTimer({ op }) hashed the
+   * labels on every append (~3 µs of the publish path).
+   */
+  timeStore<T>(op: StoreOp, fn: () => Promise<T>): Promise<T> {
+    let h = this.latencyByOp.get(op);
+    if (!h) this.latencyByOp.set(op, (h = this.storeLatency.labels(op)));
+    const t0 = performance.now();
+    const observe = (): void => h.observe((performance.now() - t0) / 1000);
+    let p: Promise<T>;
     try {
-      return await fn();
-    } finally {
-      end();
+      p = fn();
+    } catch (err) {
+      observe();
+      return Promise.reject(err);
     }
+    return p.then(
+      (v) => {
+        observe();
+        return v;
+      },
+      (err: unknown) => {
+        observe();
+        throw err;
+      },
+    );
   }
 
   /** Sum of a counter over all label values (tests and /metrics summaries). */

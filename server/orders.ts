@@ -54,6 +54,31 @@ export interface ValidatedPublish {
  * and its role may publish this kind into this scope.
  */
 export async function validatePublish(ctx: RelayContext, device: string, order: string, clientMsgId: string, envelope: Uint8Array): Promise<ValidatedPublish> {
+  const header = publishHeader(order, device, envelope);
+  let roster = await currentRoster(ctx, order);
+  if (header.epoch > roster.epoch) {
+    // Another relay node may have accepted a newer roster.
+    await ctx.rosters.refresh(order);
+    roster = await currentRoster(ctx, order);
+  }
+  return checkPublish(roster, device, order, clientMsgId, envelope, header);
+}
+
+/**
+ * validatePublish without waiting, when this node's cached roster can decide (the
+ * common case: the order is live here); undefined when it cannot (no roster
+ * cached, or the envelope names a newer epoch), and the caller must use
+ * validatePublish. Throws the same ProtocolErrors.
+ */
+export function validatePublishCached(ctx: RelayContext, device: string, order: string, clientMsgId: string, envelope: Uint8Array): ValidatedPublish | undefined {
+  const roster = ctx.rosters.usedHead(order);
+  if (!roster) return undefined;
+  const header = publishHeader(order, device, envelope);
+  if (header.epoch > roster.epoch) return undefined;
+  return checkPublish(roster, device, order, clientMsgId, envelope, header);
+}
+
+function publishHeader(order: string, device: string, envelope: Uint8Array): EnvelopeHeader {
   let header: EnvelopeHeader;
   try {
     header = decodeEnvelopeHeader(envelope);
@@ -62,12 +87,10 @@ export async function validatePublish(ctx: RelayContext, device: string, order: 
   }
   if (header.orderId !== order) throw new ProtocolError('ENVELOPE_MISMATCH', 'the envelope is sealed for another order');
   if (header.senderDeviceId !== device) throw new ProtocolError('ENVELOPE_MISMATCH', 'the envelope names another sender device');
-  let roster = await currentRoster(ctx, order);
-  if (header.epoch > roster.epoch) {
-    // Another relay node may have accepted a newer roster.
-    await ctx.rosters.refresh(order);
-    roster = await currentRoster(ctx, order);
-  }
+  return header;
+}
+
+function checkPublish(roster: VerifiedRoster, device: string, order: string, clientMsgId: string, envelope: Uint8Array, header: EnvelopeHeader): ValidatedPublish {
   if (header.epoch < roster.epoch) throw new ProtocolError('EPOCH_STALE', `sealed for epoch ${header.epoch}, current is ${roster.epoch}`);
   if (header.epoch > roster.epoch) throw new ProtocolError('ENVELOPE_MISMATCH', `epoch ${header.epoch} does not exist yet (current ${roster.epoch})`);
   const member = roster.memberByDevice(device);

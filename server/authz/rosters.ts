@@ -95,6 +95,15 @@ export class RosterBook {
     return r?.[r.length - 1];
   }
 
+  /** cachedHead for a caller about to act on it (a publish): also marks the chain recently used, as current() does. */
+  usedHead(order: string): VerifiedRoster | undefined {
+    const cached = this.chains.get(order);
+    if (!cached) return undefined;
+    this.chains.delete(order);
+    this.chains.set(order, cached);
+    return cached.rosters[cached.rosters.length - 1];
+  }
+
   /**
    * May `device` read a message of `scope` sealed for `epoch`? It must be a member
    * of THAT epoch's roster with a role that reads the scope: members never see

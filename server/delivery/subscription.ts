@@ -15,7 +15,7 @@
  * the `prev` of the next one. For the first message after subscribing it is the
  * client's `afterSeq` (the last message it says it has).
  */
-import { encodeFrame } from '../../protocol/codec.ts';
+import { encodeDeliverOne, encodeFrame } from '../../protocol/codec.ts';
 import type { DeliveredMessage } from '../../protocol/frames.ts';
 import { MAX_FRAME_BYTES } from '../../protocol/limits.ts';
 import { wire } from '../bytes.ts';
@@ -68,7 +68,7 @@ export class Subscription {
     if (this.sink.bufferedAmount > this.limits.pauseBytes) return this.pause();
     let bytes = frames.get(this.lastVisible);
     if (!bytes) {
-      bytes = encodeFrame({ t: 'deliver', order: this.order, messages: [{ seq: msg.seq, prev: this.lastVisible, envelope: wire(msg.envelope), at: msg.at }] });
+      bytes = encodeDeliverOne(this.order, msg.seq, this.lastVisible, msg.envelope, msg.at);
       frames.set(this.lastVisible, bytes);
     }
     if (this.sink.sendEncoded('deliver', bytes, 1) === 'dropped') return this.sink.overflow();

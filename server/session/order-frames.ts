@@ -5,7 +5,7 @@
 import { ProtocolError } from '../../protocol/errors.ts';
 import type { ClientFrame, ClientFrameOf } from '../../protocol/frames.ts';
 import { MAX_ROSTERS_PER_GET } from '../../protocol/limits.ts';
-import { appendPublish, fetchKeyPackages, fetchRosters, getBlob, putBlob, putKeyPackages, putRoster, requireMember, validatePublish } from '../orders.ts';
+import { appendPublish, fetchKeyPackages, fetchRosters, getBlob, putBlob, putKeyPackages, putRoster, requireMember, validatePublish, validatePublishCached, type ValidatedPublish } from '../orders.ts';
 import { wire } from '../bytes.ts';
 import type { Session } from './session.ts';
 
@@ -129,29 +129,47 @@ function publish(s: Session, frame: ClientFrameOf<'pub'>): void {
     return s.sendError('RATE_LIMITED', { ...ids, retryAfterMs: OVERLOAD_RETRY_MS });
   }
   s.pubInFlight++;
-  const done = () => {
+  const refuse = (err: unknown): void => {
     s.pubInFlight--;
+    s.ctx.metrics.publishes.labels('rejected', 'ws').inc();
+    s.fail(err, ids);
   };
+  const append = (validated: ValidatedPublish): void => {
+    // Not awaited: appends of one connection pipeline in order; the ack waits for durability.
+    appendPublish(s.ctx, validated, 'ws').then(
+      (r) => {
+        s.pubInFlight--;
+        s.send({ t: 'puback', order: frame.order, clientMsgId: frame.clientMsgId, seq: r.seq, duplicate: r.duplicate });
+      },
+      (err) => {
+        s.pubInFlight--;
+        s.fail(err, ids);
+      },
+    );
+  };
+  // Nothing of this socket waits for validation: decide now from the cached roster,
+  // without a trip through the promise queue (the common case on a live order).
+  if (s.pubValidating === 0) {
+    let validated: ValidatedPublish | undefined;
+    try {
+      validated = validatePublishCached(s.ctx, s.device, frame.order, frame.clientMsgId, frame.envelope);
+    } catch (err) {
+      return refuse(err);
+    }
+    if (validated) return append(validated);
+  }
+  // Otherwise in arrival order behind the others (per-sender hash chains must not be reordered).
+  s.pubValidating++;
   s.pubQueue = s.pubQueue.then(async () => {
     let validated;
     try {
       validated = await validatePublish(s.ctx, s.device, frame.order, frame.clientMsgId, frame.envelope);
     } catch (err) {
-      done();
-      s.ctx.metrics.publishes.labels('rejected', 'ws').inc();
-      return s.fail(err, ids);
+      s.pubValidating--;
+      return refuse(err);
     }
-    // Not awaited: appends of one connection pipeline in order; the ack waits for durability.
-    appendPublish(s.ctx, validated, 'ws').then(
-      (r) => {
-        done();
-        s.send({ t: 'puback', order: frame.order, clientMsgId: frame.clientMsgId, seq: r.seq, duplicate: r.duplicate });
-      },
-      (err) => {
-        done();
-        s.fail(err, ids);
-      },
-    );
+    s.pubValidating--;
+    append(validated);
   });
 }
 

@@ -43,6 +43,8 @@ export class Session implements SubscriberSink {
   pubQueue: Promise<void> = Promise.resolve();
   /** Publishes accepted from this socket and not yet answered (queued, validating or appending). */
   pubInFlight = 0;
+  /** Publishes waiting in pubQueue for validation; while any do, later ones queue behind them. */
+  pubValidating = 0;
   readonly log: Logger;
   private pending: PendingChallenge | undefined;
   private badFrames = 0;

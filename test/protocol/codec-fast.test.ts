@@ -1,0 +1,110 @@
+/**
+ * The codec's hand-written paths (decoding `pub`/`ack`, encoding a one-message
+ * `deliver`) must answer exactly as the schema and msgpackr do. Differential tests:
+ * thousands of valid, edge and broken inputs, each run through both.
+ */
+import { describe, expect, it } from 'vitest';
+import { Packr, Unpackr } from 'msgpackr';
+import { ClientFrame, decodeClientFrame, encodeDeliverOne, encodeFrame, ProtocolError, utf8Length } from '../../protocol/index.ts';
+
+const packr = new Packr({ useRecords: false, moreTypes: false, variableMapSize: true });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
+
+/** A small seeded PRNG: failures reproduce. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const STRINGS = ['', 'o', 'order-1', 'x'.repeat(31), 'x'.repeat(32), 'y'.repeat(64), 'y'.repeat(65), 'z'.repeat(128), 'z'.repeat(129),
+  'é'.repeat(64), 'é'.repeat(65), '😀'.repeat(32), '😀'.repeat(33), '\ud800'.repeat(42), '\ud800'.repeat(43), 'a\u0000b', 'tab\there', 'del\u007f', 'ok\u0080'];
+
+function pick<T>(r: () => number, xs: readonly T[]): T {
+  return xs[Math.floor(r() * xs.length)]!;
+}
+
+function randomValue(r: () => number): unknown {
+  return pick(r, [
+    () => pick(r, STRINGS),
+    () => new Uint8Array(pick(r, [0, 1, 2, 300, 96 * 1024, 96 * 1024 + 1])),
+    () => pick(r, [0, 1, -1, 1.5, 2 ** 32, Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER + 2, -0]),
+    () => null,
+    () => true,
+    () => [1, 2],
+    () => ({ a: 1 }),
+    () => undefined,
+  ])();
+}
+
+function schemaAnswer(bytes: Uint8Array): { ok: true; data: unknown } | { ok: false } {
+  const parsed = ClientFrame.safeParse(unpackr.unpack(bytes));
+  return parsed.success ? { ok: true, data: parsed.data } : { ok: false };
+}
+
+function codecAnswer(bytes: Uint8Array): { ok: true; data: unknown } | { ok: false } {
+  try {
+    return { ok: true, data: decodeClientFrame(bytes) };
+  } catch (err) {
+    expect(err).toBeInstanceOf(ProtocolError);
+    return { ok: false };
+  }
+}
+
+describe('codec fast paths', () => {
+  it('utf8Length counts what TextEncoder produces, lone surrogates included', () => {
+    const te = new TextEncoder();
+    for (const s of [...STRINGS, 'a\ud83d', '\udc00x', '\ud83d\ude00\ud83d', 'ß中😀']) expect(utf8Length(s)).toBe(te.encode(s).length);
+  });
+
+  it('decodes pub and ack exactly as the schema does, for valid, edge and broken frames', () => {
+    const r = rng(7);
+    let accepted = 0;
+    for (let i = 0; i < 6000; i++) {
+      const t = pick(r, ['pub', 'ack']);
+      const frame: Record<string, unknown> = t === 'pub'
+        ? { t, order: 'order-1', clientMsgId: 'c-1', envelope: new Uint8Array(10) }
+        : { t, order: 'order-1', seq: 5 };
+      // Mutate 0..3 fields (including adding unknown ones and deleting required ones).
+      const fields = [...Object.keys(frame).filter((k) => k !== 't'), 'extra', 'rid'];
+      for (let m = Math.floor(r() * 4); m > 0; m--) {
+        const k = pick(r, fields);
+        if (r() < 0.15) delete frame[k];
+        else frame[k] = randomValue(r);
+      }
+      const bytes = packr.pack(frame);
+      const want = schemaAnswer(bytes);
+      const got = codecAnswer(bytes);
+      expect(got.ok, JSON.stringify(frame, (_k, v) => (v instanceof Uint8Array ? `bytes(${v.length})` : v))).toBe(want.ok);
+      if (want.ok && got.ok) {
+        expect(got.data).toEqual(want.data);
+        expect(Object.keys(got.data as object).sort()).toEqual(Object.keys(want.data as object).sort());
+        accepted++;
+      }
+    }
+    // The generator must exercise both answers.
+    expect(accepted).toBeGreaterThan(500);
+    expect(accepted).toBeLessThan(5500);
+  });
+
+  it('writes a one-message deliver frame byte for byte as msgpackr does', () => {
+    const r = rng(11);
+    const ints = [0, 1, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, Date.now(), Number.MAX_SAFE_INTEGER];
+    const sizes = [1, 255, 256, 65535, 65536, 96 * 1024];
+    for (let i = 0; i < 400; i++) {
+      const order = pick(r, STRINGS.filter((s) => s.length > 0));
+      const envelope = new Uint8Array(pick(r, sizes)).map(() => Math.floor(r() * 256));
+      const seq = Math.max(1, pick(r, ints));
+      const prev = pick(r, ints);
+      const at = pick(r, ints);
+      const mine = encodeDeliverOne(order, seq, prev, envelope, at);
+      const theirs = encodeFrame({ t: 'deliver', order, messages: [{ seq, prev, envelope, at }] });
+      expect(Buffer.from(mine).equals(Buffer.from(theirs)), `${order.length} ${envelope.length} ${seq} ${prev} ${at}`).toBe(true);
+    }
+  });
+});
