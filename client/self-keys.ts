@@ -4,15 +4,15 @@
  * when they come back after a restart. A key package is never sealed to its own
  * sender, so the relay cannot give them back.
  *
- * Stored encrypted (crypto_secretbox) under a key derived from the device's own
- * secret keys: whoever can read them could already open every key package sealed
- * to this device, so this adds no new secret to protect, and storage alone (a
- * copied IndexedDB or app folder) reveals nothing.
+ * Stored encrypted (nonce ‖ crypto_secretbox, crypto/'s secretboxSeal) under a key
+ * derived from the device's own secret keys: whoever can read them could already
+ * open every key package sealed to this device, so this adds no new secret to
+ * protect, and storage alone (a copied IndexedDB or app folder) reveals nothing.
+ * The format predates crypto/'s sealState and stays as it is so that records
+ * written by earlier versions still open (test/client/self-keys.test.ts holds one).
  */
-import type { DeviceKeys, ReceivedSenderKey } from '../crypto/index.ts';
-// crypto/ has no public helper for local at-rest sealing of small records, so this uses
-// libsodium directly (generichash, secretbox); a crypto-owned helper would replace it.
-import { na, wipe } from '../crypto/sodium.ts';
+import { blake2b, secretboxOpen, secretboxSeal, type DeviceKeys, type ReceivedSenderKey } from '../crypto/index.ts';
+import { wipe } from '../crypto/sodium.ts';
 import { z } from 'zod';
 import type { ClientStorage } from './storage/types.ts';
 
@@ -37,41 +37,30 @@ export class SelfKeys {
     private readonly storage: ClientStorage,
     keys: DeviceKeys,
   ) {
-    const s = na();
     const secret = keys.serialize();
-    const material = s.crypto_generichash(64, secret, null);
-    this.key = s.crypto_generichash(32, DOMAIN, material);
+    const material = blake2b(64, secret);
+    this.key = blake2b(32, DOMAIN, material);
     wipe(secret);
     wipe(material);
   }
 
   async save(k: ReceivedSenderKey): Promise<void> {
-    const s = na();
     const plain = new TextEncoder().encode(
       JSON.stringify({ orderId: k.orderId, epoch: k.epoch, scope: k.scope, senderDeviceId: k.senderDeviceId, senderKeyId: hex(k.senderKeyId), startIndex: k.startIndex, chainKey: hex(k.chainKey) }),
     );
-    const nonce = s.randombytes_buf(s.crypto_secretbox_NONCEBYTES);
-    const boxed = s.crypto_secretbox_easy(plain, nonce, this.key);
+    const sealed = secretboxSeal(this.key, plain);
     wipe(plain);
-    const out = new Uint8Array(nonce.length + boxed.length);
-    out.set(nonce);
-    out.set(boxed, nonce.length);
-    await this.storage.set(`selfkeys/${k.orderId}/${hex(k.senderKeyId)}`, out);
+    await this.storage.set(`selfkeys/${k.orderId}/${hex(k.senderKeyId)}`, sealed);
   }
 
   /** Every own sender key of `order` this device stored; records that do not open are skipped. */
   async load(order: string): Promise<ReceivedSenderKey[]> {
-    const s = na();
     const out: ReceivedSenderKey[] = [];
     for (const key of await this.storage.list(`selfkeys/${order}/`)) {
       const bytes = await this.storage.get(key);
-      if (!bytes || bytes.length <= s.crypto_secretbox_NONCEBYTES) continue;
-      let plain: Uint8Array;
-      try {
-        plain = s.crypto_secretbox_open_easy(bytes.subarray(s.crypto_secretbox_NONCEBYTES), bytes.subarray(0, s.crypto_secretbox_NONCEBYTES), this.key);
-      } catch {
-        continue; // written by other device keys (storage reused), or altered
-      }
+      // null: written by other device keys (storage reused), altered, or truncated.
+      const plain = bytes ? secretboxOpen(this.key, bytes) : null;
+      if (!plain) continue;
       const r = StoredKey.safeParse(JSON.parse(new TextDecoder().decode(plain)));
       wipe(plain);
       if (!r.success || r.data.orderId !== order) continue;

@@ -33,6 +33,8 @@ interface SodiumNative {
   crypto_hash_sha256(out: View, input: View): void;
   sodium_pad(buf: View, unpaddedLength: number, block: number): number;
   sodium_unpad(buf: View, paddedLength: number, block: number): number;
+  crypto_secretbox_easy(c: View, m: View, n: View, k: View): void;
+  crypto_secretbox_open_easy(m: View, c: View, n: View, k: View): boolean;
   crypto_secretstream_xchacha20poly1305_STATEBYTES: number;
   crypto_secretstream_xchacha20poly1305_init_push(state: View, header: View, key: View): void;
   crypto_secretstream_xchacha20poly1305_push(state: View, c: View, m: View, ad: View | null, tag: number): number;
@@ -164,6 +166,17 @@ export async function loadNativeBackend(): Promise<SodiumBackend> {
       if (!Number.isInteger(len) || len < buf.length - block || len >= buf.length || buf[len] !== 0x80) return null;
       for (let i = len + 1; i < buf.length; i++) if (buf[i] !== 0) return null;
       return buf.subarray(0, len);
+    },
+
+    secretboxEasy(message, nonce, key) {
+      const c = new Uint8Array(message.length + 16);
+      n.crypto_secretbox_easy(c, message, nonce, key);
+      return c;
+    },
+    secretboxOpenEasy(box, nonce, key) {
+      if (box.length < 16 || nonce.length !== 24 || key.length !== 32) return null;
+      const m = new Uint8Array(box.length - 16);
+      return n.crypto_secretbox_open_easy(m, box, nonce, key) ? m : null;
     },
 
     secretstreamInitPush(key) {

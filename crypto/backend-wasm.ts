@@ -126,6 +126,16 @@ export async function loadWasmBackend(): Promise<SodiumBackend> {
       }
     },
 
+    secretboxEasy: (message, nonce, key) => s.crypto_secretbox_easy(message, nonce, key),
+    secretboxOpenEasy(box, nonce, key) {
+      if (box.length < 16 || nonce.length !== 24 || key.length !== 32) return null;
+      try {
+        return s.crypto_secretbox_open_easy(box, nonce, key);
+      } catch {
+        return null;
+      }
+    },
+
     secretstreamInitPush(key) {
       const { state, header } = s.crypto_secretstream_xchacha20poly1305_init_push(key);
       return { state: state as unknown as SecretstreamState, header };
@@ -159,7 +169,7 @@ export async function loadWasmBackend(): Promise<SodiumBackend> {
   return backend;
 }
 
-/** The raw libsodium.js instance (for sodium.ts's deprecated na() and for tests that need a second opinion). */
+/** The raw libsodium.js instance, for tests that want a second opinion on a backend's bytes. */
 export async function wasmSodium(): Promise<typeof sodium> {
   await sodium.ready;
   return sodium;

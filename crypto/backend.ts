@@ -87,6 +87,15 @@ export interface SodiumBackend {
   pad(buf: Uint8Array, block: number): Uint8Array;
   unpad(buf: Uint8Array, block: number): Uint8Array | null;
 
+  /**
+   * crypto_secretbox_easy (XSalsa20-Poly1305): 16-byte tag ‖ ciphertext. Only for the
+   * at-rest records that were written with it before crypto/ had sealState (client
+   * self-keys); new formats use aeadEncrypt.
+   */
+  secretboxEasy(message: Uint8Array, nonce: Uint8Array, key: Uint8Array): Uint8Array;
+  /** crypto_secretbox_open_easy; null if it does not authenticate (or any length is wrong). */
+  secretboxOpenEasy(box: Uint8Array, nonce: Uint8Array, key: Uint8Array): Uint8Array | null;
+
   /** crypto_secretstream_xchacha20poly1305. */
   secretstreamInitPush(key: Uint8Array): { state: SecretstreamState; header: Uint8Array };
   secretstreamPush(state: SecretstreamState, message: Uint8Array, tag: number): Uint8Array;
@@ -180,6 +189,14 @@ export async function selectBackend(): Promise<SodiumBackend> {
  */
 export async function useBackend(choice: CryptoBackendChoice): Promise<void> {
   current = await loadBackend(choice);
+}
+
+/**
+ * The libraries loaded in this process so far (diagnostics, and the test that Node with
+ * sodium-native never loads the ~7 MiB wasm instance it does not use).
+ */
+export function loadedBackends(): CryptoBackendName[] {
+  return [...loaded.keys()];
 }
 
 /** Why sodium-native did not load, if it was tried and failed (diagnostics). */

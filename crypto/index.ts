@@ -4,7 +4,7 @@
  */
 export * from './public.ts';
 
-export { sha256, randomBytes } from './sodium.ts';
+export { sha256, randomBytes, blake2b, secretboxSeal, secretboxOpen } from './sodium.ts';
 
 export { AuthorityKey, DeviceKeys, signChallenge } from './identity.ts';
 export { issueCertificate } from './certificate.ts';

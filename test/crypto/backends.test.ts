@@ -11,6 +11,7 @@ import {
 } from '../../crypto/index.ts';
 import { be, loadBackend, useBackend, PWHASH, TAG_FINAL, TAG_MESSAGE, type CryptoBackendChoice } from '../../crypto/backend.ts';
 import { wasmSodium } from '../../crypto/backend-wasm.ts';
+import { SECRETBOX_NONCE_BYTES, SECRETBOX_TAG_BYTES, secretboxOpen, secretboxSeal } from '../../crypto/sodium.ts';
 import { computeVectors, type TestVectors } from '../../crypto/vectors.ts';
 import { ORDER, NOW, distribute, makeWorld, receiverFor, text, utf8, type World } from './fixtures.ts';
 
@@ -82,6 +83,23 @@ describe.each(CHOICES)('the %s backend', (choice) => {
     expect(s.pwhash(32, utf8('correct horse'), salt, CHEAP.opsLimit, CHEAP.memLimit)).toEqual(
       libsodiumJs.crypto_pwhash(32, 'correct horse', salt, CHEAP.opsLimit, CHEAP.memLimit, libsodiumJs.crypto_pwhash_ALG_ARGON2ID13),
     );
+  });
+
+  it('agrees with libsodium.js on crypto_secretbox_easy, and opens only what authenticates', () => {
+    const s = be();
+    const key = Uint8Array.from({ length: 32 }, (_, i) => 255 - i);
+    const nonce = new Uint8Array(24).fill(5);
+    const m = utf8('own sender key record');
+    const box = s.secretboxEasy(m, nonce, key);
+    expect(box).toEqual(libsodiumJs.crypto_secretbox_easy(m, nonce, key));
+    expect(s.secretboxOpenEasy(box, nonce, key)).toEqual(m);
+    const bad = box.slice();
+    bad[0] = (bad[0] as number) ^ 1;
+    expect(s.secretboxOpenEasy(bad, nonce, key)).toBeNull();
+    expect(s.secretboxOpenEasy(box, nonce, key.map((b) => b ^ 1))).toBeNull();
+    expect(s.secretboxOpenEasy(box.subarray(0, 15), nonce, key)).toBeNull();
+    expect(s.secretboxOpenEasy(box, nonce.subarray(0, 23), key)).toBeNull();
+    expect([SECRETBOX_NONCE_BYTES, SECRETBOX_TAG_BYTES]).toEqual([libsodiumJs.crypto_secretbox_NONCEBYTES, libsodiumJs.crypto_secretbox_MACBYTES]);
   });
 
   it('uses the libsodium constants crypto/ hard-codes', () => {
@@ -189,6 +207,15 @@ describe.each([
     const bad = env.slice();
     bad[bad.length - 70] = (bad[bad.length - 70] as number) ^ 1; // inside the ciphertext
     expect(code(() => openEnvelope(bad, { roster: w.roster, receiverState: st, expectedOrderId: ORDER }))).toBe('BAD_SIGNATURE');
+  });
+
+  it('secretbox records (client self-keys)', async () => {
+    await useBackend(from);
+    const key = new Uint8Array(32).fill(3);
+    const sealed = secretboxSeal(key, utf8('chain key record'));
+    await useBackend(to);
+    expect(secretboxOpen(key, sealed)).toEqual(utf8('chain key record'));
+    expect(secretboxOpen(new Uint8Array(32).fill(4), sealed)).toBeNull();
   });
 
   it('attachments, whole and streamed', async () => {
