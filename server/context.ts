@@ -12,28 +12,46 @@ import type { RateLimiter } from './rate-limit.ts';
 import type { BlobStore, MessageStore } from './store/types.ts';
 import type { TicketIssuer } from './ticket.ts';
 
-/** Appends not yet resolved: shutdown waits for them so no acknowledged-or-not message is left in limbo. */
+/**
+ * Appends not yet resolved: shutdown waits for them so no acknowledged-or-not
+ * message is left in limbo. A count, not a set of promises: `begin` runs for every
+ * publish.
+ */
 export class InFlight {
-  private readonly pending = new Set<Promise<unknown>>();
+  private count = 0;
+  private idle: Array<() => void> = [];
+
+  /** One more operation in flight; call the returned function (once) when it settled. */
+  begin(): () => void {
+    this.count++;
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      if (--this.count === 0) for (const wake of this.idle.splice(0)) wake();
+    };
+  }
 
   track<T>(p: Promise<T>): Promise<T> {
-    this.pending.add(p);
-    const forget = (): void => void this.pending.delete(p);
-    p.then(forget, forget);
+    const done = this.begin();
+    p.then(done, done);
     return p;
   }
 
   get size(): number {
-    return this.pending.size;
+    return this.count;
   }
 
-  /** Resolve when all tracked promises settled or `timeoutMs` passed; returns how many were still pending. */
+  /** Resolve when nothing is in flight or `timeoutMs` passed; returns how many were still pending. */
   async settle(timeoutMs: number): Promise<number> {
+    if (this.count === 0) return 0;
     let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)));
-    await Promise.race([Promise.allSettled([...this.pending]), timeout]);
+    await new Promise<void>((resolve) => {
+      this.idle.push(resolve);
+      timer = setTimeout(resolve, timeoutMs);
+    });
     clearTimeout(timer);
-    return this.pending.size;
+    return this.count;
   }
 }
 

@@ -99,7 +99,7 @@ export async function startRelay(input: RelayConfig | RelayConfigInput = {}, dep
     { pauseBytes: config.backpressure.pauseBytes, batch: MAX_DELIVER_BATCH },
     {
       onPause: () => metrics.backpressurePauses.inc(),
-      onDeliver: (mode, n) => (mode === 'live' ? metrics.liveDeliveries : metrics.replayDeliveries).inc(n),
+      onDeliver: (mode, n) => metrics.delivered(mode, n),
       onError: (err, order) => log.error({ err, order }, 'delivery failed; retrying from the store'),
     },
   );

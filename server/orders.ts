@@ -101,24 +101,34 @@ function checkPublish(roster: VerifiedRoster, device: string, order: string, cli
   return { order, device, clientMsgId, envelope, header };
 }
 
-/** Append a validated publish durably; resolves only when the store has it. STORE_UNAVAILABLE on store failure. */
+/**
+ * Append a validated publish durably; resolves only when the store has it.
+ * STORE_UNAVAILABLE on store failure. One reaction on the store's promise does the
+ * latency, the outcome count and the in-flight count (this runs for every publish).
+ */
 export function appendPublish(ctx: RelayContext, p: ValidatedPublish, via: 'ws' | 'http'): Promise<AppendResult> {
-  const append = ctx.metrics.timeStore('append', () =>
-    ctx.store.append({ order: p.order, device: p.device, clientMsgId: p.clientMsgId, envelope: p.envelope, epoch: p.header.epoch, scope: p.header.scope, at: ctx.now() }),
-  );
-  return ctx.inFlight.track(
-    append.then(
-      (r) => {
-        ctx.metrics.publishes.labels(r.duplicate ? 'duplicate' : 'accepted', via).inc();
-        if (r.duplicate) ctx.metrics.dedupHits.inc();
-        return r;
-      },
-      async (err: unknown) => {
-        if (err instanceof EpochStaleError) return staleAppend(ctx, p, err, via);
-        ctx.log.error({ err, order: p.order }, 'store append failed');
-        throw new ProtocolError('STORE_UNAVAILABLE', 'append failed');
-      },
-    ),
+  const started = ctx.metrics.storeStarted();
+  const done = ctx.inFlight.begin();
+  let append: Promise<AppendResult>;
+  try {
+    append = ctx.store.append({ order: p.order, device: p.device, clientMsgId: p.clientMsgId, envelope: p.envelope, epoch: p.header.epoch, scope: p.header.scope, at: ctx.now() });
+  } catch (err) {
+    append = Promise.reject(err);
+  }
+  return append.then(
+    (r) => {
+      done();
+      ctx.metrics.storeFinished('append', started);
+      ctx.metrics.published(r.duplicate ? 'duplicate' : 'accepted', via);
+      return r;
+    },
+    (err: unknown) => {
+      done();
+      ctx.metrics.storeFinished('append', started);
+      if (err instanceof EpochStaleError) return staleAppend(ctx, p, err, via);
+      ctx.log.error({ err, order: p.order }, 'store append failed');
+      throw new ProtocolError('STORE_UNAVAILABLE', 'append failed');
+    },
   );
 }
 
@@ -128,7 +138,7 @@ export function appendPublish(ctx: RelayContext, p: ValidatedPublish, via: 'ws' 
  * Catch up, and tell a removed sender the truth (NOT_A_MEMBER) rather than "re-seal".
  */
 async function staleAppend(ctx: RelayContext, p: ValidatedPublish, err: EpochStaleError, via: 'ws' | 'http'): Promise<never> {
-  ctx.metrics.publishes.labels('rejected', via).inc();
+  ctx.metrics.published('rejected', via);
   await ctx.rosters.refresh(p.order).catch((e: unknown) => ctx.log.warn({ err: e, order: p.order }, 'roster refresh failed'));
   const head = ctx.rosters.cachedHead(p.order);
   if (head && head.epoch >= err.currentEpoch && !head.memberByDevice(p.device)) {

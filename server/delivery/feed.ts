@@ -19,6 +19,8 @@ export class OrderFeed implements FeedPosition {
   private isReady = false;
   private target = 0;
   private pumping = false;
+  /** Encoded frames of the message being fanned out, by `prev`; reused (cleared) for every message. */
+  private readonly frames = new Map<number, Uint8Array>();
 
   constructor(
     readonly order: string,
@@ -89,8 +91,9 @@ export class OrderFeed implements FeedPosition {
     // Messages trimmed away before we saw them leave a gap; subscriptions handle it by replaying.
     this.lastFanned = message.seq;
     if (this.subscriptions.size === 0) return;
-    const frames = new Map<number, Uint8Array>();
+    const frames = this.frames;
     for (const sub of this.subscriptions) sub.offerLive(message, frames);
+    frames.clear();
   }
 }
 

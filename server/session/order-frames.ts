@@ -119,19 +119,19 @@ function publish(s: Session, frame: ClientFrameOf<'pub'>): void {
   const ids = { order: frame.order, clientMsgId: frame.clientMsgId };
   const take = s.ctx.publishLimiter.take(s.device, s.ctx.now());
   if (!take.ok) {
-    s.ctx.metrics.publishes.labels('rejected', 'ws').inc();
+    s.ctx.metrics.published('rejected', 'ws');
     return s.sendError('RATE_LIMITED', { ...ids, retryAfterMs: take.retryAfterMs });
   }
   // Memory stays bounded when the store cannot keep up: past this many unanswered
   // publishes the socket is told to back off and retry (nothing was stored).
   if (s.pubInFlight >= MAX_PUBLISHES_IN_FLIGHT) {
-    s.ctx.metrics.publishes.labels('rejected', 'ws').inc();
+    s.ctx.metrics.published('rejected', 'ws');
     return s.sendError('RATE_LIMITED', { ...ids, retryAfterMs: OVERLOAD_RETRY_MS });
   }
   s.pubInFlight++;
   const refuse = (err: unknown): void => {
     s.pubInFlight--;
-    s.ctx.metrics.publishes.labels('rejected', 'ws').inc();
+    s.ctx.metrics.published('rejected', 'ws');
     s.fail(err, ids);
   };
   const append = (validated: ValidatedPublish): void => {
