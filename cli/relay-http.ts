@@ -1,8 +1,9 @@
 /**
  * The relay's HTTP API (server/README.md "HTTP API") as the CLI uses it: signed
- * requests (protocol/http-auth.ts) for rosters and history, where a one-shot
- * command needs no WebSocket session. Every relay refusal becomes a CliFailure
- * carrying the relay's code and its sentence.
+ * requests (protocol/http-auth.ts, transcript v2) for rosters and history, where a
+ * one-shot command needs no WebSocket session. The signature names the relay's id,
+ * learned once per RelayHttp from `GET /healthz` unless the caller gives it. Every
+ * relay refusal becomes a CliFailure carrying the relay's code and its sentence.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { signChallenge, type DeviceKeys } from '../crypto/index.ts';
@@ -37,16 +38,47 @@ export function wsUrlOf(relay: string): string {
 }
 
 export class RelayHttp {
+  private relayId: Promise<string> | undefined;
+
+  /** `relayId`: the relay's id if known; otherwise it is asked for at `GET /healthz` before the first signed request. */
   constructor(
     private readonly base: string,
     private readonly signer: Signer,
-  ) {}
+    relayId?: string,
+  ) {
+    if (relayId !== undefined) this.relayId = Promise.resolve(relayId);
+  }
+
+  /** The id the relay serves at /healthz (what v2 signatures bind to), fetched once. */
+  private relayIdOnce(): Promise<string> {
+    this.relayId ??= this.fetchRelayId();
+    // A failed attempt is not remembered: the next command may find the relay up.
+    this.relayId.catch(() => (this.relayId = undefined));
+    return this.relayId;
+  }
+
+  private async fetchRelayId(): Promise<string> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.base}/healthz`, { signal: AbortSignal.timeout(20_000) });
+    } catch (e) {
+      const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
+      throw new CliFailure(`cannot reach the relay at ${this.base} (${cause}); check --relay and that "sealrelay serve" is running`);
+    }
+    const body = (await res.json().catch(() => undefined)) as { relayId?: unknown } | undefined;
+    if (!res.ok || typeof body?.relayId !== 'string' || body.relayId === '') {
+      throw new CliFailure(`the relay at ${this.base} did not name its relayId at /healthz (HTTP ${res.status}); is --relay a sealrelay relay?`);
+    }
+    return body.relayId;
+  }
 
   async request(method: 'GET' | 'PUT' | 'POST', pathAndQuery: string, body?: Uint8Array, contentType = 'application/octet-stream'): Promise<unknown> {
+    const relayId = await this.relayIdOnce();
     const timestamp = Date.now();
     const nonce = randomBytes(18).toString('base64url');
     const bodySha256 = createHash('sha256').update(body ?? new Uint8Array(0)).digest();
-    const signature = signChallenge(this.signer.keys, httpRequestTranscript({ method, pathAndQuery, timestamp, nonce, bodySha256 }));
+    // No request of the CLI carries a header of HTTP_SIGNED_HEADERS: they all sign as empty.
+    const signature = signChallenge(this.signer.keys, httpRequestTranscript({ method, pathAndQuery, timestamp, nonce, bodySha256, relayId }));
     const headers: Record<string, string> = {
       [HTTP_AUTH_HEADERS.certificate]: Buffer.from(this.signer.certificate).toString('base64'),
       [HTTP_AUTH_HEADERS.timestamp]: String(timestamp),

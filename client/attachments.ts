@@ -6,12 +6,15 @@
  *
  * Small files (≤ MAX_BLOB_FRAME_BYTES of ciphertext) travel as `blob_put` /
  * `blob_get` frames on the open connection; larger ones over HTTP with a signed
- * request (protocol/http-auth.ts), because one WebSocket frame must stay small.
+ * request (protocol/http-auth.ts, transcript v2), because one WebSocket frame must
+ * stay small. The signature names the relay: the configured `relayId`, else the one
+ * the relay challenged this connection with, else (never connected yet) the one
+ * `GET /healthz` serves.
  * Downloads are checked twice: SHA-256 against the relay's address (a wrong
  * blob), then BLAKE2b and every chunk tag while decrypting (an altered one).
  */
 import { decryptAttachment, encryptAttachment, isCryptoError, randomBytes, sha256, signChallenge, type AttachmentDescriptor, type DeviceKeys } from '../crypto/index.ts';
-import { HTTP_AUTH_HEADERS, HTTP_CONTENT_SHA256_HEADER, httpRequestTranscript } from '../protocol/http-auth.ts';
+import { HTTP_AUTH_HEADERS, HTTP_CONTENT_SHA256_HEADER, HTTP_SIGNED_HEADERS, httpRequestTranscript } from '../protocol/http-auth.ts';
 import { MAX_BLOB_BYTES, MAX_BLOB_FRAME_BYTES } from '../protocol/index.ts';
 import { wire } from './bytes.ts';
 import type { Connection } from './connection.ts';
@@ -117,9 +120,12 @@ export async function downloadAttachment(deps: AttachmentDeps, ref: AttachmentRe
 }
 
 async function signedHttp(deps: AttachmentDeps, method: 'GET' | 'POST', path: string, body?: Uint8Array, extra: Record<string, string> = {}): Promise<Uint8Array> {
+  const http = deps.http ?? fetchHttpClient;
+  const relayId = await relayIdOf(deps, http);
   const timestamp = deps.now();
   const nonce = bytesToBase64(randomBytes(18)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-  const transcript = httpRequestTranscript({ method, pathAndQuery: path, timestamp, nonce, bodySha256: sha256(body ?? new Uint8Array(0)) });
+  const signedHeaders = Object.fromEntries(HTTP_SIGNED_HEADERS.flatMap((h) => (extra[h] === undefined ? [] : [[h, extra[h]]])));
+  const transcript = httpRequestTranscript({ method, pathAndQuery: path, timestamp, nonce, bodySha256: sha256(body ?? new Uint8Array(0)), relayId, headers: signedHeaders });
   const headers = {
     ...extra,
     [HTTP_AUTH_HEADERS.certificate]: bytesToBase64(deps.certificate),
@@ -127,16 +133,33 @@ async function signedHttp(deps: AttachmentDeps, method: 'GET' | 'POST', path: st
     [HTTP_AUTH_HEADERS.nonce]: nonce,
     [HTTP_AUTH_HEADERS.signature]: bytesToBase64(signChallenge(deps.keys, transcript)),
   };
-  const res = await (deps.http ?? fetchHttpClient)({ method, url: deps.httpUrl + path, headers, ...(body ? { body } : {}) });
+  const res = await http({ method, url: deps.httpUrl + path, headers, ...(body ? { body } : {}) });
   if (res.status >= 200 && res.status < 300) return res.body;
   let code = 'INTERNAL';
   let message = `HTTP ${res.status}`;
   try {
-    const j = JSON.parse(new TextDecoder().decode(res.body)) as { code?: string; message?: string; error?: { code?: string; message?: string } };
-    code = j.code ?? j.error?.code ?? code;
-    message = j.message ?? j.error?.message ?? message;
+    // The relay answers {error: CODE, message, detail?} (server/http/reply.ts).
+    const j = JSON.parse(new TextDecoder().decode(res.body)) as { code?: string; message?: string; detail?: string; error?: string | { code?: string; message?: string } };
+    const inner = typeof j.error === 'object' ? j.error : undefined;
+    code = j.code ?? (typeof j.error === 'string' ? j.error : inner?.code) ?? code;
+    message = (j.message ?? inner?.message ?? message) + (j.detail ? ` (${j.detail})` : '');
   } catch {
     // Not JSON: keep the status line.
   }
   throw new SealRelayError(code, `${method} ${path}: ${message}`);
+}
+
+/** The relayId to sign for (see the file comment). */
+async function relayIdOf(deps: AttachmentDeps, http: HttpClient): Promise<string> {
+  const known = deps.connection.relayId;
+  if (known !== undefined) return known;
+  let relayId: unknown;
+  try {
+    const res = await http({ method: 'GET', url: `${deps.httpUrl}/healthz`, headers: {} });
+    if (res.status === 200) relayId = (JSON.parse(new TextDecoder().decode(res.body)) as { relayId?: unknown }).relayId;
+  } catch (e) {
+    throw new SealRelayError('RELAY_ID_UNKNOWN', undefined, { cause: e });
+  }
+  if (typeof relayId !== 'string' || relayId === '') throw new SealRelayError('RELAY_ID_UNKNOWN');
+  return relayId;
 }

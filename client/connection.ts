@@ -108,6 +108,8 @@ export class Connection extends Emitter<ConnectionEvents> {
   private lastFrameAt = 0;
   private heartbeatMs: number;
   private ticket: Uint8Array | undefined;
+  /** The relayId of the last challenge this connection answered. */
+  private challengedBy: string | undefined;
   private isOffline = false;
   private readonly pending: PendingRequests;
   private readonly clock: Clock;
@@ -127,6 +129,15 @@ export class Connection extends Emitter<ConnectionEvents> {
 
   get deviceId(): string {
     return this.opts.auth.deviceId;
+  }
+
+  /**
+   * The relay's id: the configured `relayId`, else the one the relay named in the last
+   * challenge this connection signed (undefined before the first). Signed HTTP requests
+   * bind to it (protocol/http-auth.ts).
+   */
+  get relayId(): string | undefined {
+    return this.opts.relayId ?? this.challengedBy;
   }
 
   /** Start connecting (no-op unless disconnected). Reconnects by itself until close(). */
@@ -310,6 +321,7 @@ export class Connection extends Emitter<ConnectionEvents> {
           this.socketEnded('RELAY_ID_MISMATCH', closeCodeOf('AUTH_FAILED'));
           return;
         }
+        this.challengedBy = frame.relayId;
         const transcript = challengeTranscript(frame.relayId, frame.nonce, this.opts.auth.deviceId);
         void Promise.resolve()
           .then(() => this.opts.auth.sign(transcript))

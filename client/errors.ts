@@ -15,6 +15,7 @@ export const CLIENT_ERRORS = {
   KEY_PACKAGE_MISSING: 'No sender key package for this envelope could be fetched; the sender may not have published it yet.',
   STORAGE_FAILED: 'The client storage failed to read or write; check disk space and permissions.',
   ATTACHMENT_TOO_LARGE: 'The attachment is larger than MAX_BLOB_BYTES; compress or split it.',
+  RELAY_ID_UNKNOWN: 'The relay id a signed HTTP request must name could not be learned (no challenge yet, and GET /healthz did not say); set `relayId` in the client options.',
   ATTACHMENT_HASH_MISMATCH: 'The downloaded attachment does not match the hash in the message; it was altered or corrupted.',
   ROSTER_REJECTED: 'The relay served a roster that does not verify or does not extend the known chain (rollback or fork).',
 } as const;

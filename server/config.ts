@@ -127,14 +127,16 @@ export const RelayConfigSchema = z.object({
     .object({
       maxClockSkewMs: int(1000, 3600_000).default(60_000),
       /**
-       * Accept v1 request signatures (no relayId, no signed headers) during the
-       * migration of clients to v2 (protocol/http-auth.ts). Turn off once every
-       * caller signs v2: v1 requests can be replayed to another cluster that trusts
-       * the same authority, and their semantic headers can be altered.
+       * Migration switch, off by default: also accept v1 request signatures (no relayId,
+       * no signed headers; protocol/http-auth.ts) from callers not yet moved to v2. The
+       * SDK, CLI and load generator sign v2. v1 requests can be replayed to another
+       * cluster that trusts the same authority, and their semantic headers can be
+       * altered, so turn it on only for a migration window and watch
+       * sealrelay_http_legacy_signatures_total fall to zero.
        */
-      acceptLegacySignatures: bool.default(true),
+      acceptLegacySignatures: bool.default(false),
     })
-    .default({ maxClockSkewMs: 60_000, acceptLegacySignatures: true }),
+    .default({ maxClockSkewMs: 60_000, acceptLegacySignatures: false }),
   /** How long shutdown waits for in-flight appends before closing anyway. */
   shutdownGraceMs: int(0, 600_000).default(10_000),
 });

@@ -2,15 +2,15 @@
  * Verifies signed HTTP requests (protocol/http-auth.ts): certificate from a
  * trusted authority, timestamp within the skew window, and the device's signature
  * over the v2 transcript (this relay's relayId, method, path, timestamp, nonce,
- * body hash and every header the relay acts on), or, while
- * `http.acceptLegacySignatures` is on, the v1 transcript.
+ * body hash and every header the relay acts on), or, only while the migration switch
+ * `http.acceptLegacySignatures` is on (default off), the v1 transcript.
  *
  * Replay is refused by the caller with `store.rememberNonce` (shared by every node
  * of a Redis deployment), AFTER its rate limit, so a flood of validly signed
  * requests cannot fill the nonce memory faster than the rate limit allows.
  */
 import { ProtocolError } from '../../protocol/errors.ts';
-import { HTTP_AUTH_HEADERS, HTTP_SIGNED_HEADERS, httpRequestTranscript } from '../../protocol/http-auth.ts';
+import { HTTP_AUTH_HEADERS, HTTP_SIGNED_HEADERS, httpRequestTranscript, legacyHttpRequestTranscript } from '../../protocol/http-auth.ts';
 import { sha256 } from '../orders.ts';
 import type { HttpRequest } from '../transport.ts';
 import { certificateErrorCode, verifyCertificate, verifyChallenge } from '../trust.ts';
@@ -62,7 +62,7 @@ export class SignedRequestVerifier {
     const parts = { method: req.method, pathAndQuery: req.query ? `${req.path}?${req.query}` : req.path, timestamp, nonce, bodySha256: sha256(req.body) };
     const headers = Object.fromEntries(HTTP_SIGNED_HEADERS.map((h) => [h, req.header(h)]));
     const v2 = verifyChallenge(signature, httpRequestTranscript({ ...parts, relayId: this.opts.relayId, headers }), cert.signPublicKey);
-    const legacy = !v2 && this.opts.acceptLegacy && verifyChallenge(signature, httpRequestTranscript(parts), cert.signPublicKey);
+    const legacy = !v2 && this.opts.acceptLegacy && verifyChallenge(signature, legacyHttpRequestTranscript(parts), cert.signPublicKey);
     if (!v2 && !legacy) throw new ProtocolError('AUTH_FAILED', `the request signature does not verify (sign transcript v2 for relay ${this.opts.relayId.slice(0, 64)}, with its headers)`);
     return { device: cert.deviceId, nonceKey: `${cert.deviceId}|${nonce}`, nonceTtlMs: 2 * maxSkewMs, legacy };
   }

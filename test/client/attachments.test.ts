@@ -59,6 +59,27 @@ describe('attachments', () => {
     expect(Buffer.from(await consignee.downloadAttachment(ref)).equals(Buffer.from(big))).toBe(true);
   });
 
+  it('signs large transfers for the relay it talks to, learning its id from /healthz before the first connection', async () => {
+    const { id, courier } = await pair();
+    // Never connected: no challenge has named the relay yet, so the id comes from GET /healthz.
+    const offline = await makeClient(relay, w, w.consignee, { connect: false });
+    clients.push(offline);
+    expect(offline.connection.relayId).toBeUndefined();
+    const big = photo(300_000);
+    const ref = await offline.uploadAttachment(id, big, { mimeType: 'image/jpeg' });
+    expect(ref.ciphertextSize).toBeGreaterThan(128 * 1024);
+    expect(Buffer.from(await courier.downloadAttachment(ref)).equals(Buffer.from(big))).toBe(true);
+    // The connected one signs for the relay that challenged it.
+    expect(courier.connection.relayId).toBe(relay.config.relayId);
+  });
+
+  it('surfaces the relay refusing a transfer signed for another relay as AUTH_FAILED', async () => {
+    const { id } = await pair();
+    const misconfigured = await makeClient(relay, w, w.courier, { relayId: 'another-relay', connect: false });
+    clients.push(misconfigured);
+    await expect(misconfigured.uploadAttachment(id, photo(300_000), { mimeType: 'image/jpeg' })).rejects.toMatchObject({ code: 'AUTH_FAILED' });
+  });
+
   it('refuses a blob that is not the one the message names', async () => {
     const { id, courier, consignee } = await pair();
     const a = await courier.uploadAttachment(id, photo(1000), { mimeType: 'image/png' });

@@ -38,18 +38,20 @@ export class CuttableTransport implements Transport {
   }
 }
 
-export async function makeClient(relay: RunningRelay, w: World, p: Party, over: Partial<ClientOptions> = {}): Promise<SealRelayClient> {
+/** A client of `relay` for party `p`, connected unless `connect: false`. */
+export async function makeClient(relay: RunningRelay, w: World, p: Party, over: Partial<ClientOptions> & { connect?: boolean } = {}): Promise<SealRelayClient> {
+  const { connect = true, ...options } = over;
   const client = await SealRelayClient.create({
     url: relay.url,
-    transport: over.transport ?? nodeTransport(),
-    storage: over.storage ?? new MemoryStorage(),
+    transport: options.transport ?? nodeTransport(),
+    storage: options.storage ?? new MemoryStorage(),
     device: { keys: p.keys, certificate: p.cert },
     trustedAuthorities: w.trusted,
     backoff: { baseMs: 50, maxMs: 300 },
     ackDelayMs: 5,
-    ...over,
+    ...options,
   });
-  client.connect();
+  if (connect) client.connect();
   return client;
 }
 

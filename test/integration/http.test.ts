@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signChallenge } from '../../crypto/index.ts';
-import { HTTP_AUTH_HEADERS, HTTP_CLIENT_MSG_ID_HEADER, HTTP_CONTENT_SHA256_HEADER, httpRequestTranscript } from '../../protocol/http-auth.ts';
+import { HTTP_AUTH_HEADERS, HTTP_CLIENT_MSG_ID_HEADER, HTTP_CONTENT_SHA256_HEADER, httpRequestTranscript, legacyHttpRequestTranscript } from '../../protocol/http-auth.ts';
 import type { RunningRelay } from '../../server/index.ts';
 import { Sender, authed, makeParty, makeWorld, rosterFor, startTestRelay, subscribe, type Party, type World } from './helpers.ts';
 
@@ -9,6 +9,7 @@ let w: World;
 let relay: RunningRelay;
 const order = 'order-http';
 let sender: Sender;
+let relayId: string;
 
 const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest();
 
@@ -18,13 +19,16 @@ interface SignOptions {
   timestamp?: number;
   nonce?: string;
   signer?: Party;
+  /** Sign the legacy v1 transcript instead of v2. */
+  legacy?: boolean;
 }
 
-/** Build the headers of a signed request, as a back-end would. */
+/** Build the headers of a signed request (v2, for the relay's id from /healthz), as a back-end would. */
 function signedHeaders(p: Party, method: string, pathAndQuery: string, o: SignOptions = {}): Record<string, string> {
   const timestamp = o.timestamp ?? Date.now();
   const nonce = o.nonce ?? randomBytes(16).toString('base64url');
-  const transcript = httpRequestTranscript({ method, pathAndQuery, timestamp, nonce, bodySha256: sha256(o.body ?? new Uint8Array()) });
+  const parts = { method, pathAndQuery, timestamp, nonce, bodySha256: sha256(o.body ?? new Uint8Array()) };
+  const transcript = o.legacy ? legacyHttpRequestTranscript(parts) : httpRequestTranscript({ ...parts, relayId, headers: o.headers });
   return {
     [HTTP_AUTH_HEADERS.certificate]: Buffer.from(p.cert).toString('base64'),
     [HTTP_AUTH_HEADERS.timestamp]: String(timestamp),
@@ -41,6 +45,7 @@ function call(p: Party, method: string, pathAndQuery: string, o: SignOptions = {
 beforeAll(async () => {
   w = await makeWorld();
   relay = await startTestRelay(w);
+  relayId = ((await (await fetch(`${relay.httpUrl}/healthz`)).json()) as { relayId: string }).relayId;
   const r = rosterFor(w, order, [w.shipper, w.consignee, w.courier, w.dispatcher]);
   const res = await call(w.dispatcher, 'PUT', `/v1/orders/${order}/roster`, { body: r.bytes });
   expect(res.status).toBe(200);
@@ -86,6 +91,26 @@ describe('HTTP API', () => {
     const tampered = signedHeaders(w.consignee, 'GET', `${path}?after=0`);
     expect((await fetch(`${relay.httpUrl}${path}?after=1`, { headers: tampered })).status).toBe(401);
     expect((await call(w.consignee, 'GET', `${path}?after=0`, { signer: w.shipper })).status).toBe(401);
+  });
+
+  it('refuses a legacy v1 signature with AUTH_FAILED by default, and a v2 one made for another relay', async () => {
+    const path = `/v1/orders/${order}/messages?after=0`;
+    const v1 = await call(w.consignee, 'GET', path, { legacy: true });
+    expect(v1.status).toBe(401);
+    expect(await v1.json()).toMatchObject({ error: 'AUTH_FAILED', detail: expect.stringMatching(/transcript v2/) });
+    const timestamp = Date.now();
+    const nonce = randomBytes(16).toString('base64url');
+    const foreign = httpRequestTranscript({ method: 'GET', pathAndQuery: path, timestamp, nonce, bodySha256: sha256(new Uint8Array()), relayId: 'another-relay' });
+    const res = await fetch(`${relay.httpUrl}${path}`, {
+      headers: {
+        [HTTP_AUTH_HEADERS.certificate]: Buffer.from(w.consignee.cert).toString('base64'),
+        [HTTP_AUTH_HEADERS.timestamp]: String(timestamp),
+        [HTTP_AUTH_HEADERS.nonce]: nonce,
+        [HTTP_AUTH_HEADERS.signature]: Buffer.from(signChallenge(w.consignee.keys, foreign)).toString('base64'),
+      },
+    });
+    expect(res.status).toBe(401);
+    expect(relayId).toBe('test-relay');
   });
 
   it('enforces the same policy as the socket: a courier may not publish proof_of_delivery', async () => {

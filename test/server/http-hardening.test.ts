@@ -7,7 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { signChallenge } from '../../crypto/index.ts';
-import { HTTP_AUTH_HEADERS, HTTP_CLIENT_MSG_ID_HEADER, httpRequestTranscript } from '../../protocol/http-auth.ts';
+import { HTTP_AUTH_HEADERS, HTTP_CLIENT_MSG_ID_HEADER, httpRequestTranscript, legacyHttpRequestTranscript } from '../../protocol/http-auth.ts';
 import { HISTORY_BYTES_BUDGET } from '../../server/orders.ts';
 import { MemoryStore } from '../../server/store/memory.ts';
 import type { HttpReply } from '../../server/transport.ts';
@@ -30,13 +30,14 @@ interface Signed {
   headers: Record<string, string>;
 }
 
-/** A signed request as a back end builds it; `relayId` given → transcript v2 (headers signed). */
+/** A signed request as a back end builds it; `relayId` given → transcript v2 (headers signed), else legacy v1. */
 function sign(p: Party, method: string, path: string, params: string[], o: { body?: Uint8Array; query?: string; headers?: Record<string, string>; relayId?: string } = {}): Signed {
   const timestamp = Date.now();
   const nonce = randomBytes(16).toString('base64url');
   const body = o.body ?? new Uint8Array();
   const pathAndQuery = o.query ? `${path}?${o.query}` : path;
-  const transcript = httpRequestTranscript({ method, pathAndQuery, timestamp, nonce, bodySha256: sha256(body), ...(o.relayId ? { relayId: o.relayId, headers: o.headers } : {}) });
+  const parts = { method, pathAndQuery, timestamp, nonce, bodySha256: sha256(body) };
+  const transcript = o.relayId ? httpRequestTranscript({ ...parts, relayId: o.relayId, headers: o.headers }) : legacyHttpRequestTranscript(parts);
   return {
     method, path, query: o.query ?? '', params, body,
     headers: {
@@ -96,18 +97,22 @@ describe('signed HTTP requests', () => {
     expect((await send(n, PUBLISH, req)).status).toBe(200);
   });
 
-  it('accepts legacy v1 signatures only while http.acceptLegacySignatures is on', async () => {
-    const strict = await fakeNode(w, new MemoryStore(), { http: { acceptLegacySignatures: false } });
-    nodes.push(strict);
+  it('refuses legacy v1 signatures by default and accepts them only with the http.acceptLegacySignatures migration switch on', async () => {
+    const byDefault = await fakeNode(w, new MemoryStore());
+    nodes.push(byDefault);
     const order = `o-http-legacy-${Date.now()}`;
-    const sender = await orderOn(strict, order);
+    const sender = await orderOn(byDefault, order);
     const path = `/v1/orders/${order}/messages`;
     const legacy = sign(w.courier, 'POST', path, [order], { body: sender.seal('status'), headers: { [HTTP_CLIENT_MSG_ID_HEADER]: 'm-1' } });
-    expect(await send(strict, PUBLISH, legacy)).toMatchObject({ status: 401, json: { error: 'AUTH_FAILED' } });
-    const lenient = await fakeNode(w, new MemoryStore());
-    nodes.push(lenient);
-    await orderOn(lenient, order);
-    expect((await send(lenient, PUBLISH, sign(w.courier, 'POST', path, [order], { body: sender.seal('status'), headers: { [HTTP_CLIENT_MSG_ID_HEADER]: 'm-2' } }))).status).toBe(200);
+    expect(await send(byDefault, PUBLISH, legacy)).toMatchObject({ status: 401, json: { error: 'AUTH_FAILED' } });
+    // The same request, signed v2, passes: the refusal is about the transcript only.
+    const v2 = sign(w.courier, 'POST', path, [order], { body: sender.seal('status'), headers: { [HTTP_CLIENT_MSG_ID_HEADER]: 'm-1' }, relayId: 'cluster-1' });
+    expect((await send(byDefault, PUBLISH, v2)).status).toBe(200);
+    const migrating = await fakeNode(w, new MemoryStore(), { http: { acceptLegacySignatures: true } });
+    nodes.push(migrating);
+    await orderOn(migrating, order);
+    expect((await send(migrating, PUBLISH, sign(w.courier, 'POST', path, [order], { body: sender.seal('status'), headers: { [HTTP_CLIENT_MSG_ID_HEADER]: 'm-2' } }))).status).toBe(200);
+    expect(await migrating.relay.metrics.registry.getSingleMetricAsString('sealrelay_http_legacy_signatures_total')).toMatch(/ 1$/m);
   });
 
   it('rate-limits GET /v1/blobs/:id like every other signed call', async () => {

@@ -55,6 +55,13 @@ describe('configuration', () => {
     expect(() => loadConfig({ env })).toThrow(message);
   });
 
+  it('refuses legacy v1 HTTP signatures unless the migration switch turns them on (environment or file)', () => {
+    expect(loadConfig({ env: {} }).http.acceptLegacySignatures).toBe(false);
+    expect(loadConfig({ env: {}, readFile: () => JSON.stringify({ http: { maxClockSkewMs: 5000 } }), argv: ['--config', 'r.json'] }).http.acceptLegacySignatures).toBe(false);
+    expect(loadConfig({ env: { SEALRELAY_HTTP_ACCEPT_LEGACY_SIGNATURES: 'true' } }).http.acceptLegacySignatures).toBe(true);
+    expect(loadConfig({ env: {}, readFile: () => JSON.stringify({ http: { acceptLegacySignatures: true } }), argv: ['--config', 'r.json'] }).http.acceptLegacySignatures).toBe(true);
+  });
+
   it('names an unknown flag and an unreadable or invalid config file', () => {
     expect(() => loadConfig({ argv: ['--prot', '1'] })).toThrow(/Unknown option --prot/);
     expect(() => loadConfig({ argv: ['--config', 'x.json'], readFile: () => '{' })).toThrow(/x.json is not valid JSON/);
