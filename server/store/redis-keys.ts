@@ -29,8 +29,15 @@ export interface OrderKeys {
   readonly rosters: string;
   /** Hash epoch → head seq when that roster was accepted. */
   readonly rosterSeq: string;
-  /** Shard channel for append hints. */
+  /**
+   * Prefix of the per-node shard channels for hints: node N listens on `<live>:<N>`
+   * (liveFor). Hints go only to the OTHER nodes watching the order, never back to
+   * the node that appended.
+   */
   readonly live: string;
+  /** Set of ids of the relay nodes watching the order (each SADDs itself while it does). */
+  readonly watchers: string;
+  liveFor(node: string): string;
   dedup(device: string, clientMsgId: string): string;
   keyPackages(recipient: string): string;
   /** List of one (recipient, sender, epoch, scope) group's key-package members, newest first (caps the group). */
@@ -52,6 +59,8 @@ export function orderKeys(order: string): OrderKeys {
     rosters: `${tag}:r`,
     rosterSeq: `${tag}:ra`,
     live: `${tag}:live`,
+    watchers: `${tag}:w`,
+    liveFor: (node) => `${tag}:live:${node}`,
     // The device length prefix keeps (`a:b`, `c`) and (`a`, `b:c`) apart.
     dedup: (device, clientMsgId) => `${tag}:d:${device.length}:${device}:${clientMsgId}`,
     keyPackages: (recipient) => `${tag}:kp:${recipient}`,
@@ -60,9 +69,9 @@ export function orderKeys(order: string): OrderKeys {
   };
 }
 
-/** Recover the order id from a `{o:…}:live` channel name (inverse of orderKeys().live). */
+/** Recover the order id from a `{o:…}:live[:<node>]` channel name (inverse of orderKeys().live / liveFor). */
 export function orderOfChannel(channel: string): string | undefined {
-  const m = /^\{o:([^}]*)\}:live$/.exec(channel);
+  const m = /^\{o:([^}]*)\}:live(?::.*)?$/s.exec(channel);
   if (!m) return undefined;
   return m[1]!.replace(/%(25|7B|7D)/g, (_, h: string) => String.fromCharCode(parseInt(h, 16)));
 }

@@ -27,9 +27,9 @@ import type {
 import { EpochStaleError, KEY_PACKAGES_KEPT_PER_GROUP } from './types.ts';
 
 const SCRIPTS = {
-  append: loadScript('append', 'trim'),
+  append: loadScript('append', 'trim', 'hints'),
   oldest: loadScript('oldest', 'trim'),
-  roster: loadScript('roster'),
+  roster: loadScript('roster', 'hints'),
   cursor: loadScript('cursor'),
   keyPackages: loadScript('keypackages'),
 };
@@ -86,7 +86,7 @@ export class RedisStore implements MessageStore {
     const k = orderKeys(input.order);
     const { maxLength, maxAgeMs } = this.retention;
     const [seq, dup, current] = await guard('append', () =>
-      this.conn.eval<[number, number, number?]>(SCRIPTS.append, [k.seq, k.stream, k.dedup(input.device, input.clientMsgId), k.live, k.rosters], [
+      this.conn.eval<[number, number, number?]>(SCRIPTS.append, [k.seq, k.stream, k.dedup(input.device, input.clientMsgId), k.watchers, k.rosters, k.live], [
         Buffer.from(input.envelope.buffer, input.envelope.byteOffset, input.envelope.byteLength),
         String(input.at), String(input.epoch), input.scope, input.device,
         String(this.dedupWindowMs), String(maxLength), String(maxAgeMs), String(this.now()), this.nodeId,
@@ -94,7 +94,7 @@ export class RedisStore implements MessageStore {
     );
     if (dup === 2) throw new EpochStaleError(input.epoch, current ?? 0);
     if (dup === 0) {
-      // Local listeners hear of our own appends at once; the SPUBLISH copy is skipped by node id.
+      // Local listeners hear of our own appends at once; the script hints only the other nodes.
       const message: StoredMessage = { seq, envelope: input.envelope, at: input.at, epoch: input.epoch, scope: input.scope, sender: input.device };
       this.emit(input.order, message);
     }
@@ -132,7 +132,7 @@ export class RedisStore implements MessageStore {
   async putRoster(order: string, epoch: number, bytes: Uint8Array): Promise<boolean> {
     const k = orderKeys(order);
     const ok = await guard('putRoster', () =>
-      this.conn.eval<number>(SCRIPTS.roster, [k.rosters, k.rosterSeq, k.seq, k.live], [String(epoch), toBuffer(bytes), this.nodeId]),
+      this.conn.eval<number>(SCRIPTS.roster, [k.rosters, k.rosterSeq, k.seq, k.watchers, k.live], [String(epoch), toBuffer(bytes), this.nodeId]),
     );
     // Local listeners at once; the SPUBLISH reaches the other nodes watching the order.
     if (ok === 1) this.emitRoster(order, epoch);
@@ -224,19 +224,22 @@ export class RedisStore implements MessageStore {
   }
 
   /**
-   * Reference-counted: SSUBSCRIBE on the first watch of an order, SUNSUBSCRIBE on the
-   * last unwatch. Every watch ends with a synthetic hint of the current head, which
-   * covers appends made between the caller's replay read and the subscription.
+   * Reference-counted. On the first watch of an order: SSUBSCRIBE to this node's hint
+   * channel of the order, then join the order's watchers set (from then on appends on
+   * other nodes hint us). Every watch ends with a synthetic hint of the current head,
+   * which covers appends made between the caller's replay read and joining.
    */
   async watch(order: string): Promise<void> {
     const n = this.watched.get(order) ?? 0;
     this.watched.set(order, n + 1);
     if (n === 0) {
-      const channel = orderKeys(order).live;
+      const k = orderKeys(order);
+      const channel = k.liveFor(this.nodeId);
       try {
         await guard('watch', () => this.conn.sSubscribe(channel, (msg) => this.onHint(channel, msg)));
+        await guard('watch', () => this.conn.call(k.watchers, ['SADD', k.watchers, this.nodeId]));
       } catch (err) {
-        this.release(order);
+        if (this.release(order)) await this.conn.sUnsubscribe(channel).catch(() => undefined);
         throw err;
       }
     }
@@ -249,7 +252,12 @@ export class RedisStore implements MessageStore {
   }
 
   async unwatch(order: string): Promise<void> {
-    if (this.release(order)) await guard('unwatch', () => this.conn.sUnsubscribe(orderKeys(order).live));
+    if (!this.release(order)) return;
+    const k = orderKeys(order);
+    await guard('unwatch', async () => {
+      await this.conn.call(k.watchers, ['SREM', k.watchers, this.nodeId]);
+      await this.conn.sUnsubscribe(k.liveFor(this.nodeId));
+    });
   }
 
   /** Drop one watch reference; true when it was the last. */
@@ -284,12 +292,12 @@ export class RedisStore implements MessageStore {
     const order = orderOfChannel(channel);
     const roster = decodeRosterHint(raw);
     if (roster !== undefined) {
-      // Our own putRoster already told local listeners.
+      // Never our own (the script skips the sender), but a hint is never trusted blindly.
       if (order !== undefined && roster.node !== this.nodeId && this.watched.has(order)) this.emitRoster(order, roster.epoch);
       return;
     }
     const hint = decodeHint(raw);
-    // Our own appends were emitted locally in append(); anything malformed is just a lost hint.
+    // Anything malformed is just a lost hint; the next one (or the head) back-fills.
     if (!hint || order === undefined || hint.node === this.nodeId || !this.watched.has(order)) return;
     this.emit(order, hint.message);
   }
@@ -308,13 +316,27 @@ export class RedisStore implements MessageStore {
     if (this.closed) return;
     const orders = [...this.unannounced];
     void Promise.all(orders.map(async (order) => {
-      if (!this.watched.has(order) || (await this.syntheticHint(order))) this.unannounced.delete(order);
+      if (!this.watched.has(order) || (await this.rejoin(order))) this.unannounced.delete(order);
     })).then(() => {
       if (this.closed || this.unannounced.size === 0 || this.announceTimer) return;
       const delay = Math.min(2000, 50 * 2 ** Math.min(this.announceAttempts++, 6));
       this.announceTimer = setTimeout(() => this.announce(), delay);
       this.announceTimer.unref();
     });
+  }
+
+  /**
+   * Back in the order's watchers set (an append that found our subscriber gone dropped
+   * us from it), then the head: in that order, so no append falls between the two.
+   */
+  private async rejoin(order: string): Promise<boolean> {
+    const k = orderKeys(order);
+    try {
+      await this.conn.call(k.watchers, ['SADD', k.watchers, this.nodeId]);
+    } catch {
+      return false;
+    }
+    return this.syntheticHint(order);
   }
 
   /**

@@ -7,6 +7,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RedisStore, type RedisStoreOptions } from '../../server/store/redis.ts';
 import { StoreUnavailableError, type StoredMessage } from '../../server/store/types.ts';
 import { ToxicProxy } from '../../loadtest/net/proxy.ts';
+import type { RedisConnection } from '../../server/store/redis-connection.ts';
+import { orderKeys } from '../../server/store/redis-keys.ts';
 import { freePort, rawCommand, redisAvailable, startRedis, type RedisServer } from '../helpers/redis.ts';
 import { awkwardBytes, input, newOrder, until } from '../server/store-contract.ts';
 
@@ -110,6 +112,42 @@ describe.skipIf(!redisAvailable({ ownServer: true }))('redis store under faults'
     expect(atB[0]).toEqual({ seq: 1, envelope: msg.envelope, at: msg.at, epoch: msg.epoch, scope: msg.scope, sender: msg.device });
     await new Promise((r) => setTimeout(r, 50));
     expect(atC).toEqual([]);
+  });
+
+  it('hints only the other watching nodes: the appending node gets no copy of its own append back', async () => {
+    const nodeA = await open(redis.url, { nodeId: 'node-a' });
+    const nodeB = await open(redis.url, { nodeId: 'node-b' });
+    const order = newOrder();
+    await nodeA.watch(order);
+    await nodeB.watch(order);
+    const k = orderKeys(order);
+    expect((await rawCommand(redis.port, `SMEMBERS ${k.watchers}`)).match(/node-[ab]/g)?.sort()).toEqual(['node-a', 'node-b']);
+    // A raw listener on A's own hint channel: Redis must send nothing there for A's appends.
+    const spy = await open(redis.url, { nodeId: 'spy' });
+    const onA: Buffer[] = [];
+    await (spy as unknown as { conn: RedisConnection }).conn.sSubscribe(k.liveFor('node-a'), (m) => onA.push(m));
+    const atB: number[] = [];
+    nodeB.onAppend((o, m) => { if (o === order) atB.push(m.seq); });
+    await nodeA.append(input(order));
+    await until(() => atB.includes(1));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(onA).toEqual([]);
+    // B's append does reach A's channel.
+    await nodeB.append(input(order));
+    await until(() => onA.length === 1);
+  });
+
+  it('drops a watcher nobody listens for (a crashed node) from the set at the next append, and a node rejoins after its subscriber is back', async () => {
+    const nodeA = await open(redis.url, { nodeId: 'node-a' });
+    const order = newOrder();
+    const k = orderKeys(order);
+    await rawCommand(redis.port, `SADD ${k.watchers} crashed-node`);
+    await nodeA.append(input(order));
+    expect(await rawCommand(redis.port, `SISMEMBER ${k.watchers} crashed-node`)).toContain(':0');
+    await nodeA.watch(order);
+    expect(await rawCommand(redis.port, `SISMEMBER ${k.watchers} node-a`)).toContain(':1');
+    await nodeA.unwatch(order);
+    expect(await rawCommand(redis.port, `SISMEMBER ${k.watchers} node-a`)).toContain(':0');
   });
 
   it('re-announces the head on watch, so an append made while unwatched is not lost', async () => {

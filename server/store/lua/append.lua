@@ -1,7 +1,8 @@
 -- Append one message to an order: dedup + sequence + XADD + retention + hint, atomically.
--- KEYS: 1 seq counter, 2 stream, 3 dedup key of (device, clientMsgId), 4 shard channel
---       (the channel is declared as a key so Redis Cluster checks it is in this slot),
---       5 rosters hash (its HLEN is the order's current epoch)
+-- KEYS: 1 seq counter, 2 stream, 3 dedup key of (device, clientMsgId), 4 watchers set
+--       (ids of the relay nodes watching the order), 5 rosters hash (its HLEN is the
+--       order's current epoch), 6 hint channel prefix (a node listens on <prefix>:<node>;
+--       declared as a key so Redis Cluster checks the slot)
 -- ARGV: 1 envelope, 2 at, 3 epoch, 4 scope, 5 sender, 6 dedup window ms,
 --       7 max length, 8 max age ms, 9 now ms, 10 node id
 -- Returns {seq, duplicate (0|1)}, or {0, 2, currentEpoch} when ARGV[3] is not the current epoch.
@@ -35,8 +36,14 @@ redis.call('SET', KEYS[3], seq, 'PX', ARGV[6])
 trim(KEYS[2], tonumber(ARGV[7]), tonumber(ARGV[9]) - tonumber(ARGV[8]), 1, seq % 16 == 0)
 redis.call('PEXPIRE', KEYS[2], ARGV[8])
 
--- 5. Hint for relay nodes watching the order (format: server/store/redis-hint.ts).
-local header = string.format('%d,%s,%s,%d,%d,%d\n', seq, ARGV[2], ARGV[3], #ARGV[4], #ARGV[5], #ARGV[10])
-redis.call('SPUBLISH', KEYS[4], header .. ARGV[4] .. ARGV[5] .. ARGV[10] .. ARGV[1])
+-- 5. Hints for the OTHER relay nodes watching the order (format: server/store/redis-hint.ts).
+--    The appending node told its own subscribers already; sending its hint back to it
+--    cost Redis a push and the node a parse per message for nothing. A watcher nobody
+--    listens for (a crashed node, or one whose subscriber is reconnecting) is dropped
+--    from the set; a node re-adds itself when its subscriber is back, then reads the head.
+publish_hints(KEYS[4], KEYS[6], ARGV[10], function()
+  local header = string.format('%d,%s,%s,%d,%d,%d\n', seq, ARGV[2], ARGV[3], #ARGV[4], #ARGV[5], #ARGV[10])
+  return header .. ARGV[4] .. ARGV[5] .. ARGV[10] .. ARGV[1]
+end)
 
 return {seq, 0}
