@@ -44,6 +44,19 @@ export interface RedisStoreOptions extends RedisConnectionOptions {
   nodeId?: string;
 }
 
+/** Appends per script call, and envelope bytes per call (a batch must not hold Redis for long). */
+export const APPEND_BATCH_MAX = 64;
+export const APPEND_BATCH_BYTES = 1024 * 1024;
+
+interface PendingAppend {
+  readonly input: AppendInput;
+  resolve(r: AppendResult): void;
+  reject(err: unknown): void;
+}
+
+/** The append script (exported for tests that look for it in Redis's script cache). */
+export const APPEND_SCRIPT = SCRIPTS.append;
+
 /** One XRANGE entry as node-redis returns it with Buffer blob strings. */
 type RawEntry = [Buffer, Buffer[]];
 
@@ -62,12 +75,17 @@ export class RedisStore implements MessageStore {
   private readonly unannounced = new Set<string>();
   private announceTimer: NodeJS.Timeout | undefined;
   private announceAttempts = 0;
+  private appendQueue: PendingAppend[] = [];
+  private appendScheduled = false;
+  /** On a Cluster one script call's keys must share a slot: batches are per order. */
+  private readonly clustered: boolean;
 
   private constructor(private readonly conn: RedisConnection, opts: RedisStoreOptions) {
     this.retention = opts.retention ?? DEFAULT_RETENTION;
     this.dedupWindowMs = opts.dedupWindowMs ?? DEDUP_WINDOW_MS;
     this.now = opts.now ?? Date.now;
     this.nodeId = opts.nodeId ?? randomBytes(6).toString('hex');
+    this.clustered = 'cluster' in opts.target;
     // Hints published while our subscriber was away are lost: re-announce every watched head.
     conn.onResubscribed(() => {
       for (const order of this.watched.keys()) this.unannounced.add(order);
@@ -82,23 +100,74 @@ export class RedisStore implements MessageStore {
     return new RedisStore(conn, opts);
   }
 
-  async append(input: AppendInput): Promise<AppendResult> {
-    const k = orderKeys(input.order);
-    const { maxLength, maxAgeMs } = this.retention;
-    const [seq, dup, current] = await guard('append', () =>
-      this.conn.eval<[number, number, number?]>(SCRIPTS.append, [k.seq, k.stream, k.dedup(input.device, input.clientMsgId), k.watchers, k.rosters, k.live], [
-        Buffer.from(input.envelope.buffer, input.envelope.byteOffset, input.envelope.byteLength),
-        String(input.at), String(input.epoch), input.scope, input.device,
-        String(this.dedupWindowMs), String(maxLength), String(maxAgeMs), String(this.now()), this.nodeId,
-      ]),
-    );
-    if (dup === 2) throw new EpochStaleError(input.epoch, current ?? 0);
-    if (dup === 0) {
-      // Local listeners hear of our own appends at once; the script hints only the other nodes.
-      const message: StoredMessage = { seq, envelope: input.envelope, at: input.at, epoch: input.epoch, scope: input.scope, sender: input.device };
-      this.emit(input.order, message);
+  /**
+   * Appends are batched: those made in one turn of the event loop go to Redis as one
+   * script call (in call order; per order on a Cluster, where one call's keys must
+   * share a slot). Each still resolves with its own result, and only once Redis
+   * answered, i.e. once it is durable.
+   */
+  append(input: AppendInput): Promise<AppendResult> {
+    return new Promise<AppendResult>((resolve, reject) => {
+      this.appendQueue.push({ input, resolve, reject });
+      if (!this.appendScheduled) {
+        this.appendScheduled = true;
+        setImmediate(() => this.flushAppends());
+      }
+    });
+  }
+
+  private flushAppends(): void {
+    this.appendScheduled = false;
+    const queue = this.appendQueue;
+    this.appendQueue = [];
+    if (!this.clustered) {
+      for (let i = 0; i < queue.length;) {
+        let bytes = 0;
+        let j = i;
+        while (j < queue.length && j - i < APPEND_BATCH_MAX && (j === i || bytes + queue[j]!.input.envelope.byteLength <= APPEND_BATCH_BYTES)) bytes += queue[j++]!.input.envelope.byteLength;
+        void this.appendBatch(queue.slice(i, j));
+        i = j;
+      }
+      return;
     }
-    return { seq, duplicate: dup === 1 };
+    const byOrder = new Map<string, PendingAppend[]>();
+    for (const p of queue) {
+      let group = byOrder.get(p.input.order);
+      if (!group) byOrder.set(p.input.order, (group = []));
+      group.push(p);
+    }
+    for (const group of byOrder.values()) {
+      for (let i = 0; i < group.length; i += APPEND_BATCH_MAX) void this.appendBatch(group.slice(i, i + APPEND_BATCH_MAX));
+    }
+  }
+
+  private async appendBatch(batch: readonly PendingAppend[]): Promise<void> {
+    const { maxLength, maxAgeMs } = this.retention;
+    const keys: string[] = [];
+    const args: RedisArg[] = [String(this.dedupWindowMs), String(maxLength), String(maxAgeMs), String(this.now()), this.nodeId];
+    for (const { input } of batch) {
+      const k = orderKeys(input.order);
+      keys.push(k.seq, k.stream, k.dedup(input.device, input.clientMsgId), k.watchers, k.rosters, k.live);
+      args.push(toBuffer(input.envelope), String(input.at), String(input.epoch), input.scope, input.device);
+    }
+    let reply: number[];
+    try {
+      reply = await guard('append', () => this.conn.eval<number[]>(SCRIPTS.append, keys, args));
+    } catch (err) {
+      // Nothing of this batch is acknowledged; a retry with the same clientMsgId is deduplicated.
+      for (const p of batch) p.reject(err);
+      return;
+    }
+    batch.forEach(({ input, resolve, reject }, i) => {
+      const seq = reply[3 * i]!;
+      const status = reply[3 * i + 1];
+      if (status === 2) return reject(new EpochStaleError(input.epoch, reply[3 * i + 2] ?? 0));
+      if (status === 0) {
+        // Local listeners hear of our own appends at once; the script hints only the other nodes.
+        this.emit(input.order, { seq, envelope: input.envelope, at: input.at, epoch: input.epoch, scope: input.scope, sender: input.device });
+      }
+      resolve({ seq, duplicate: status === 1 });
+    });
   }
 
   async read(order: string, afterSeq: number, limit: number): Promise<StoredMessage[]> {
