@@ -51,6 +51,9 @@ const TicketSecrets = z.preprocess(
 );
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const blobQuota = int(1024 * 1024, 64 * 1024 * 1024 * 1024);
+/** 64 MiB per order and per device: a few dozen phone photos, two and a half attachments at the 25 MiB cap. */
+const DEFAULT_BLOB_QUOTA = 64 * 1024 * 1024;
 const bool = z.preprocess((v) => (v === 'true' || v === '1' ? true : v === 'false' || v === '0' ? false : v), z.boolean());
 
 export const RelayConfigSchema = z.object({
@@ -112,16 +115,25 @@ export const RelayConfigSchema = z.object({
       dir: z.string().min(1).optional(),
       /** Memory blob store only: total bytes held. */
       memoryBudgetBytes: int(1024 * 1024, 64 * 1024 * 1024 * 1024).default(256 * 1024 * 1024),
-      /** Memory blob store only: bytes one order, and one uploading device, may hold (so one member cannot fill the budget). */
-      memoryQuotaPerOrderBytes: int(1024 * 1024, 64 * 1024 * 1024 * 1024).default(64 * 1024 * 1024),
-      memoryQuotaPerDeviceBytes: int(1024 * 1024, 64 * 1024 * 1024 * 1024).default(64 * 1024 * 1024),
+      /** Every blob store: bytes one order, and one uploading device, may hold at once (so one member cannot fill the store). */
+      quotaPerOrderBytes: blobQuota.optional(),
+      quotaPerDeviceBytes: blobQuota.optional(),
+      /** @deprecated The names of quotaPerOrderBytes / quotaPerDeviceBytes from when only the memory store had quotas; still read. */
+      memoryQuotaPerOrderBytes: blobQuota.optional(),
+      /** @deprecated See memoryQuotaPerOrderBytes. */
+      memoryQuotaPerDeviceBytes: blobQuota.optional(),
     })
+    .transform(({ memoryQuotaPerOrderBytes, memoryQuotaPerDeviceBytes, ...b }) => ({
+      ...b,
+      quotaPerOrderBytes: b.quotaPerOrderBytes ?? memoryQuotaPerOrderBytes ?? DEFAULT_BLOB_QUOTA,
+      quotaPerDeviceBytes: b.quotaPerDeviceBytes ?? memoryQuotaPerDeviceBytes ?? DEFAULT_BLOB_QUOTA,
+    }))
     .default({
       maxBytes: MAX_BLOB_BYTES,
       ttlMs: 30 * 24 * 3600_000,
       memoryBudgetBytes: 256 * 1024 * 1024,
-      memoryQuotaPerOrderBytes: 64 * 1024 * 1024,
-      memoryQuotaPerDeviceBytes: 64 * 1024 * 1024,
+      quotaPerOrderBytes: DEFAULT_BLOB_QUOTA,
+      quotaPerDeviceBytes: DEFAULT_BLOB_QUOTA,
     }),
   http: z
     .object({
@@ -175,8 +187,11 @@ const SOURCES: ReadonlyArray<{ path: string; env?: string; flag?: string }> = [
   { path: 'blobs.ttlMs', env: 'SEALRELAY_BLOB_TTL_MS' },
   { path: 'blobs.dir', env: 'SEALRELAY_BLOB_DIR', flag: '--blob-dir' },
   { path: 'blobs.memoryBudgetBytes', env: 'SEALRELAY_BLOB_MEMORY_BUDGET_BYTES' },
-  { path: 'blobs.memoryQuotaPerOrderBytes', env: 'SEALRELAY_BLOB_MEMORY_QUOTA_PER_ORDER_BYTES' },
-  { path: 'blobs.memoryQuotaPerDeviceBytes', env: 'SEALRELAY_BLOB_MEMORY_QUOTA_PER_DEVICE_BYTES' },
+  // The old, memory-only names first: when both are set the new one, applied later, wins.
+  { path: 'blobs.quotaPerOrderBytes', env: 'SEALRELAY_BLOB_MEMORY_QUOTA_PER_ORDER_BYTES' },
+  { path: 'blobs.quotaPerDeviceBytes', env: 'SEALRELAY_BLOB_MEMORY_QUOTA_PER_DEVICE_BYTES' },
+  { path: 'blobs.quotaPerOrderBytes', env: 'SEALRELAY_BLOB_QUOTA_PER_ORDER_BYTES' },
+  { path: 'blobs.quotaPerDeviceBytes', env: 'SEALRELAY_BLOB_QUOTA_PER_DEVICE_BYTES' },
   { path: 'http.maxClockSkewMs', env: 'SEALRELAY_HTTP_MAX_CLOCK_SKEW_MS' },
   { path: 'http.acceptLegacySignatures', env: 'SEALRELAY_HTTP_ACCEPT_LEGACY_SIGNATURES' },
   { path: 'shutdownGraceMs', env: 'SEALRELAY_SHUTDOWN_GRACE_MS' },

@@ -160,16 +160,14 @@ export function redisTargetOf(config: RelayConfig): RedisTarget | undefined {
   return config.redisUrl ? { url: config.redisUrl } : undefined;
 }
 
-/** Blobs: on disk with `blobs.dir`, in Redis with redisCluster/redisUrl, else in memory (bounded by `blobs.memoryBudgetBytes`). */
+/**
+ * Blobs: on disk with `blobs.dir`, in Redis with redisCluster/redisUrl, else in memory (bounded by
+ * `blobs.memoryBudgetBytes`); every one with the per-order and per-device quotas.
+ */
 async function defaultBlobStore(config: RelayConfig, now: () => number): Promise<BlobStore> {
-  if (config.blobs.dir) return DiskBlobStore.open({ dir: config.blobs.dir, maxBlobBytes: config.blobs.maxBytes, now });
+  const common = { maxBlobBytes: config.blobs.maxBytes, maxPerOrderBytes: config.blobs.quotaPerOrderBytes, maxPerDeviceBytes: config.blobs.quotaPerDeviceBytes };
+  if (config.blobs.dir) return DiskBlobStore.open({ dir: config.blobs.dir, ...common, now });
   const redis = redisTargetOf(config);
-  if (redis) return RedisBlobStore.connect({ target: redis, maxBlobBytes: config.blobs.maxBytes });
-  return new MemoryBlobStore({
-    maxBlobBytes: config.blobs.maxBytes,
-    maxTotalBytes: config.blobs.memoryBudgetBytes,
-    maxPerOrderBytes: config.blobs.memoryQuotaPerOrderBytes,
-    maxPerDeviceBytes: config.blobs.memoryQuotaPerDeviceBytes,
-    now,
-  });
+  if (redis) return RedisBlobStore.connect({ target: redis, ...common });
+  return new MemoryBlobStore({ ...common, maxTotalBytes: config.blobs.memoryBudgetBytes, now });
 }

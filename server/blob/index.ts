@@ -2,4 +2,4 @@
 export { MemoryBlobStore, type MemoryBlobStoreOptions } from './memory.ts';
 export { DiskBlobStore, type DiskBlobStoreOptions } from './disk.ts';
 export { RedisBlobStore, type RedisBlobStoreOptions } from './redis.ts';
-export { BlobHashMismatchError, BlobTooLargeError, blobIdOf, isBlobId, verifyBlob } from './verify.ts';
+export { BlobHashMismatchError, BlobQuotaError, BlobTooLargeError, blobIdOf, isBlobId, verifyBlob, type BlobQuota } from './verify.ts';

@@ -27,6 +27,25 @@ export class BlobTooLargeError extends ProtocolError {
 }
 
 /**
+ * Bytes one order, and one uploading device, may hold in a blob store at once (live,
+ * unexpired blobs). Without them one member, or one order's members, could fill the
+ * store and make every other order's uploads fail. Every store counts a blob once
+ * per id (a re-upload replaces it) and stops counting it when it expires.
+ */
+export interface BlobQuota {
+  readonly maxPerOrderBytes?: number;
+  readonly maxPerDeviceBytes?: number;
+}
+
+/** An upload would take its order or its device past the blob quota. */
+export class BlobQuotaError extends ProtocolError {
+  constructor(maxPerOrderBytes: number, maxPerDeviceBytes: number) {
+    super('PAYLOAD_TOO_LARGE', `blob quota reached (${maxPerOrderBytes} bytes per order, ${maxPerDeviceBytes} per device); wait for older attachments to expire`);
+    this.name = 'BlobQuotaError';
+  }
+}
+
+/**
  * Size first (no hashing of 1 GiB on someone's behalf), then SHA-256.
  * @throws BlobTooLargeError, BlobHashMismatchError
  */

@@ -1,11 +1,12 @@
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DiskBlobStore } from '../../server/blob/disk.ts';
 import { MemoryBlobStore } from '../../server/blob/memory.ts';
+import { blobIdOf } from '../../server/blob/verify.ts';
 import { StoreUnavailableError } from '../../server/store/types.ts';
-import { describeBlobContract, sha256 } from './blob-contract.ts';
+import { describeBlobContract, describeBlobQuotaContract, sha256 } from './blob-contract.ts';
 import { manualClock, newOrder } from './store-contract.ts';
 
 describeBlobContract('memory', async ({ now }) => {
@@ -16,6 +17,17 @@ describeBlobContract('memory', async ({ now }) => {
 describeBlobContract('disk', async ({ now }) => {
   const dir = mkdtempSync(join(tmpdir(), 'sealrelay-blobs-'));
   const blobs = await DiskBlobStore.open({ dir, now, sweepIntervalMs: 0 });
+  return { blobs, cleanup: async () => { await blobs.close(); rmSync(dir, { recursive: true, force: true }); } };
+});
+
+describeBlobQuotaContract('memory', async ({ now, maxPerOrderBytes, maxPerDeviceBytes }) => {
+  const blobs = new MemoryBlobStore({ now, maxPerOrderBytes, maxPerDeviceBytes });
+  return { blobs, cleanup: () => blobs.close() };
+});
+
+describeBlobQuotaContract('disk', async ({ now, maxPerOrderBytes, maxPerDeviceBytes }) => {
+  const dir = mkdtempSync(join(tmpdir(), 'sealrelay-blobs-'));
+  const blobs = await DiskBlobStore.open({ dir, now, sweepIntervalMs: 0, maxPerOrderBytes, maxPerDeviceBytes });
   return { blobs, cleanup: async () => { await blobs.close(); rmSync(dir, { recursive: true, force: true }); } };
 });
 
@@ -61,6 +73,38 @@ describe('MemoryBlobStore', () => {
 });
 
 describe('DiskBlobStore', () => {
+  it('keeps its quotas across a restart (usage is rebuilt from the metas, pre-quota metas count for no device), and a refused upload leaves no file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sealrelay-blobs-'));
+    try {
+      const clock = manualClock();
+      const quota = { maxPerOrderBytes: 100, maxPerDeviceBytes: 1000 };
+      const first = await DiskBlobStore.open({ dir, now: clock.now, sweepIntervalMs: 0, ...quota });
+      const order = newOrder();
+      const blob = (b: number) => new Uint8Array(40).fill(b);
+      await first.put(order, sha256(blob(1)), blob(1), 1000, 'dev-a');
+      const oldId = await first.put(order, sha256(blob(2)), blob(2), 60_000, 'dev-a');
+      await first.close();
+      // A meta written before quotas existed: no device field.
+      const oldMeta = join(dir, oldId.slice(0, 2), `${oldId}.meta`);
+      const { device: _device, ...pre } = JSON.parse(readFileSync(oldMeta, 'utf8')) as Record<string, unknown>;
+      writeFileSync(oldMeta, JSON.stringify(pre));
+
+      const second = await DiskBlobStore.open({ dir, now: clock.now, sweepIntervalMs: 0, ...quota });
+      expect(second.bytes).toBe(80);
+      const refusedId = blobIdOf(order, sha256(blob(3)));
+      await expect(second.put(order, sha256(blob(3)), blob(3), 60_000, 'dev-b')).rejects.toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
+      expect(readdirSync(dir, { recursive: true }).map(String).some((f) => f.includes(refusedId))).toBe(false);
+      // The first blob expires: its bytes are freed for the order, and its files swept.
+      clock.advance(2000);
+      await second.put(order, sha256(blob(3)), blob(3), 60_000, 'dev-b');
+      expect(await second.sweep()).toBe(1);
+      expect(second.bytes).toBe(80);
+      await second.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('serves blobs written before a restart, and its sweep deletes expired blobs and dead orphans but not live blobs', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sealrelay-blobs-'));
     try {

@@ -62,6 +62,20 @@ describe('configuration', () => {
     expect(loadConfig({ env: {}, readFile: () => JSON.stringify({ http: { acceptLegacySignatures: true } }), argv: ['--config', 'r.json'] }).http.acceptLegacySignatures).toBe(true);
   });
 
+  it('reads the blob quotas under their new names, and still under the old memory-only ones (env and file); the new name wins', () => {
+    const MiB = 1024 * 1024;
+    expect(loadConfig({ env: {} }).blobs).toMatchObject({ quotaPerOrderBytes: 64 * MiB, quotaPerDeviceBytes: 64 * MiB });
+    expect(loadConfig({ env: { SEALRELAY_BLOB_QUOTA_PER_ORDER_BYTES: String(2 * MiB), SEALRELAY_BLOB_QUOTA_PER_DEVICE_BYTES: String(3 * MiB) } }).blobs)
+      .toMatchObject({ quotaPerOrderBytes: 2 * MiB, quotaPerDeviceBytes: 3 * MiB });
+    expect(loadConfig({ env: { SEALRELAY_BLOB_MEMORY_QUOTA_PER_ORDER_BYTES: String(4 * MiB), SEALRELAY_BLOB_MEMORY_QUOTA_PER_DEVICE_BYTES: String(5 * MiB) } }).blobs)
+      .toMatchObject({ quotaPerOrderBytes: 4 * MiB, quotaPerDeviceBytes: 5 * MiB });
+    expect(loadConfig({ env: { SEALRELAY_BLOB_MEMORY_QUOTA_PER_ORDER_BYTES: String(4 * MiB), SEALRELAY_BLOB_QUOTA_PER_ORDER_BYTES: String(2 * MiB) } }).blobs.quotaPerOrderBytes).toBe(2 * MiB);
+    const file = (blobs: object) => loadConfig({ argv: ['--config', 'r.json'], readFile: () => JSON.stringify({ blobs }) }).blobs;
+    expect(file({ memoryQuotaPerOrderBytes: 6 * MiB })).toMatchObject({ quotaPerOrderBytes: 6 * MiB, quotaPerDeviceBytes: 64 * MiB });
+    expect(file({ memoryQuotaPerDeviceBytes: 6 * MiB, quotaPerDeviceBytes: 7 * MiB })).toMatchObject({ quotaPerDeviceBytes: 7 * MiB });
+    expect(() => loadConfig({ env: { SEALRELAY_BLOB_MEMORY_QUOTA_PER_ORDER_BYTES: '10' } })).toThrow(/blobs.quotaPerOrderBytes from environment variable SEALRELAY_BLOB_MEMORY_QUOTA_PER_ORDER_BYTES/);
+  });
+
   it('names an unknown flag and an unreadable or invalid config file', () => {
     expect(() => loadConfig({ argv: ['--prot', '1'] })).toThrow(/Unknown option --prot/);
     expect(() => loadConfig({ argv: ['--config', 'x.json'], readFile: () => '{' })).toThrow(/x.json is not valid JSON/);
