@@ -9,7 +9,7 @@
  * here (measured; zod validation costs more than decoding). CBOR (cbor-x) would
  * serve equally; it was not benchmarked side by side.
  */
-import { Packr, Unpackr } from 'msgpackr';
+import { Packr, RESET_BUFFER_MODE, Unpackr } from 'msgpackr';
 import { ProtocolError } from './errors.ts';
 import {
   ClientFrame,
@@ -33,6 +33,19 @@ const serverTypes = new Set<string>(SERVER_FRAME_TYPES);
 /** Encode any frame. Callers encode only frames they built themselves, so no validation here. */
 export function encodeFrame(frame: ClientFrame | ServerFrame): Uint8Array {
   return packr.pack(frame);
+}
+
+// A packer of its own: its buffer is rewritten from the start by every transient encode.
+const transientPackr = new Packr({ useRecords: false, moreTypes: false, variableMapSize: true });
+
+/**
+ * encodeFrame for a caller that hands the bytes to a transport which copies them
+ * before returning (the relay's uWS sends): the result is valid only until the
+ * next encodeFrameTransient call. One buffer is reused instead of msgpackr carving
+ * (and, every few dozen frames, allocating) a new one per frame.
+ */
+export function encodeFrameTransient(frame: ClientFrame | ServerFrame): Uint8Array {
+  return transientPackr.pack(frame, RESET_BUFFER_MODE);
 }
 
 function unpack(bytes: Uint8Array): Record<string, unknown> {

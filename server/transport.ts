@@ -23,7 +23,10 @@ export interface Connection {
   /** Bytes queued in user space that the kernel has not accepted yet. */
   readonly bufferedAmount: number;
   readonly closed: boolean;
-  /** Send one binary message. */
+  /**
+   * Send one binary message. The bytes are copied (or written) before send returns:
+   * the caller may reuse them at once (the session encodes into one reused buffer).
+   */
   send(bytes: Uint8Array): SendResult;
   /** Close with a WebSocket close frame (code, short reason). The `close` callback runs synchronously. */
   end(code: number, reason: string): void;

@@ -4,7 +4,7 @@
  * answered with an error frame (or a close) from protocol/errors.ts, counted in
  * metrics, and logged with the connection id.
  */
-import { decodeClientFrame, encodeFrame } from '../../protocol/codec.ts';
+import { decodeClientFrame, encodeFrameTransient } from '../../protocol/codec.ts';
 import { ERRORS, ProtocolError, closeCodeOf, type ErrorCode } from '../../protocol/errors.ts';
 import type { ClientFrame, ServerFrame } from '../../protocol/frames.ts';
 import type { RelayContext } from '../context.ts';
@@ -166,7 +166,8 @@ export class Session implements SubscriberSink {
   // ---------------------------------------------------------------- outbound (SubscriberSink)
 
   send(frame: ServerFrame): SendResult {
-    return this.sendEncoded(frame.t, encodeFrame(frame), 0);
+    // Transient: Connection.send copies before it returns.
+    return this.sendEncoded(frame.t, encodeFrameTransient(frame), 0);
   }
 
   sendFrame(frame: ServerFrame): SendResult {

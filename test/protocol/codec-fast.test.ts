@@ -5,7 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Packr, Unpackr } from 'msgpackr';
-import { ClientFrame, decodeClientFrame, encodeDeliverOne, encodeFrame, ProtocolError, utf8Length } from '../../protocol/index.ts';
+import { ClientFrame, decodeClientFrame, decodeServerFrame, encodeDeliverOne, encodeFrame, ProtocolError, utf8Length } from '../../protocol/index.ts';
+import { encodeFrameTransient } from '../../protocol/codec.ts';
+import { serverFrames } from './fixtures.ts';
 
 const packr = new Packr({ useRecords: false, moreTypes: false, variableMapSize: true });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
@@ -106,5 +108,20 @@ describe('codec fast paths', () => {
       const theirs = encodeFrame({ t: 'deliver', order, messages: [{ seq, prev, envelope, at }] });
       expect(Buffer.from(mine).equals(Buffer.from(theirs)), `${order.length} ${envelope.length} ${seq} ${prev} ${at}`).toBe(true);
     }
+  });
+
+  it('encodes transient frames with the same bytes as encodeFrame, in one reused buffer', () => {
+    const frames = Object.values(serverFrames).flat();
+    expect(frames.length).toBeGreaterThan(10);
+    for (const f of frames) {
+      const bytes = encodeFrameTransient(f);
+      expect(Buffer.from(bytes).equals(Buffer.from(encodeFrame(f)))).toBe(true);
+      expect(decodeServerFrame(bytes)).toBeTruthy();
+    }
+    // Reused: consecutive transient frames start at the same place in the same buffer.
+    const a = encodeFrameTransient(frames[0]!);
+    const b = encodeFrameTransient(frames[1]!);
+    expect(b.buffer).toBe(a.buffer);
+    expect(b.byteOffset).toBe(a.byteOffset);
   });
 });

@@ -22,7 +22,8 @@ export class FakeConnection implements Connection {
   send(bytes: Uint8Array): SendResult {
     if (this.closed) return 'dropped';
     if (this.bufferedAmount > this.hardLimit) return 'dropped';
-    this.sent.push(bytes);
+    // Copy, as the Connection contract promises the caller (it may reuse its buffer); Buffer#slice would not copy.
+    this.sent.push(Uint8Array.prototype.slice.call(bytes));
     if (this.stalled) this.bufferedAmount += bytes.byteLength;
     return this.bufferedAmount > 0 ? 'backpressure' : 'ok';
   }
