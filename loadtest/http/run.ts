@@ -37,9 +37,10 @@ function requestFor(endpoint: Endpoint, target: SealRelayTarget, blobIds: string
   let n = 0;
   const blob = randomBytes(BLOB_BYTES);
   const blobSha = createHash('sha256').update(blob).digest('hex');
+  // v2 signs the headers the relay acts on (client-msg-id, content hash): they go through signedHeaders, not around it.
   const sign = (req: AutocannonRequest, device = fixtures.orders[0]!.publisher, body?: Uint8Array) => ({
     ...req,
-    headers: { ...req.headers, ...signedHeaders(device, req.method!, req.path!, body) },
+    headers: signedHeaders(device, req.method!, req.path!, body, { headers: req.headers ?? {} }),
   });
   switch (endpoint) {
     case 'healthz':
@@ -88,7 +89,7 @@ async function seed(target: SealRelayTarget): Promise<string[]> {
     for (let k = 0; k < 10; k++) {
       const path = `/v1/orders/${encodeURIComponent(order.orderId)}/messages`;
       const body = envelopes[i]![k]!;
-      const res = await fetch(target.httpUrl + path, { method: 'POST', body: Buffer.from(body), headers: { [HTTP_CLIENT_MSG_ID_HEADER]: `seed-${k}`, ...signedHeaders(order.publisher, 'POST', path, body) } });
+      const res = await fetch(target.httpUrl + path, { method: 'POST', body: Buffer.from(body), headers: signedHeaders(order.publisher, 'POST', path, body, { headers: { [HTTP_CLIENT_MSG_ID_HEADER]: `seed-${k}` } }) });
       if (!res.ok) throw new Error(`seeding history failed: ${res.status} ${await res.text()}`);
     }
   }
@@ -100,7 +101,7 @@ async function seed(target: SealRelayTarget): Promise<string[]> {
     const res = await fetch(target.httpUrl + path, {
       method: 'POST',
       body: blob,
-      headers: { [HTTP_CONTENT_SHA256_HEADER]: createHash('sha256').update(blob).digest('hex'), ...signedHeaders(order.publisher, 'POST', path, blob) },
+      headers: signedHeaders(order.publisher, 'POST', path, blob, { headers: { [HTTP_CONTENT_SHA256_HEADER]: createHash('sha256').update(blob).digest('hex') } }),
     });
     if (!res.ok) throw new Error(`seeding blobs failed: ${res.status} ${await res.text()}`);
     ids.push(((await res.json()) as { blobId: string }).blobId);
