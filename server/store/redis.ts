@@ -12,6 +12,7 @@ import { DEDUP_WINDOW_MS } from '../../protocol/limits.ts';
 import { DEFAULT_RETENTION } from './memory.ts';
 import { loadScript, RedisConnection, unavailableOnError as guard, type RedisConnectionOptions, type RedisArg } from './redis-connection.ts';
 import { decodeHint, decodeRosterHint } from './redis-hint.ts';
+import { Listeners } from './listeners.ts';
 import { nonceKey, orderKeys, orderOfChannel } from './redis-keys.ts';
 import type {
   AppendInput,
@@ -62,8 +63,8 @@ type RawEntry = [Buffer, Buffer[]];
 
 export class RedisStore implements MessageStore {
   readonly kind = 'redis' as const;
-  private readonly listeners = new Set<AppendListener>();
-  private readonly rosterListeners = new Set<RosterListener>();
+  private readonly listeners = new Listeners<AppendListener>();
+  private readonly rosterListeners = new Listeners<RosterListener>();
   /** order → number of watch() calls not yet matched by unwatch(). */
   private readonly watched = new Map<string, number>();
   private readonly retention: RetentionPolicy;
@@ -164,7 +165,7 @@ export class RedisStore implements MessageStore {
       if (status === 2) return reject(new EpochStaleError(input.epoch, reply[3 * i + 2] ?? 0));
       if (status === 0) {
         // Local listeners hear of our own appends at once; the script hints only the other nodes.
-        this.emit(input.order, { seq, envelope: input.envelope, at: input.at, epoch: input.epoch, scope: input.scope, sender: input.device });
+        this.listeners.emit(input.order, { seq, envelope: input.envelope, at: input.at, epoch: input.epoch, scope: input.scope, sender: input.device });
       }
       resolve({ seq, duplicate: status === 1 });
     });
@@ -204,7 +205,7 @@ export class RedisStore implements MessageStore {
       this.conn.eval<number>(SCRIPTS.roster, [k.rosters, k.rosterSeq, k.seq, k.watchers, k.live], [String(epoch), toBuffer(bytes), this.nodeId]),
     );
     // Local listeners at once; the SPUBLISH reaches the other nodes watching the order.
-    if (ok === 1) this.emitRoster(order, epoch);
+    if (ok === 1) this.rosterListeners.emit(order, epoch);
     return ok === 1;
   }
 
@@ -276,13 +277,11 @@ export class RedisStore implements MessageStore {
   }
 
   onAppend(listener: AppendListener): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    return this.listeners.add(listener);
   }
 
   onRoster(listener: RosterListener): () => void {
-    this.rosterListeners.add(listener);
-    return () => this.rosterListeners.delete(listener);
+    return this.rosterListeners.add(listener);
   }
 
   /** SET NX PX: one atomic command, shared by every node (a replay on another node is refused too). */
@@ -362,13 +361,13 @@ export class RedisStore implements MessageStore {
     const roster = decodeRosterHint(raw);
     if (roster !== undefined) {
       // Never our own (the script skips the sender), but a hint is never trusted blindly.
-      if (order !== undefined && roster.node !== this.nodeId && this.watched.has(order)) this.emitRoster(order, roster.epoch);
+      if (order !== undefined && roster.node !== this.nodeId && this.watched.has(order)) this.rosterListeners.emit(order, roster.epoch);
       return;
     }
     const hint = decodeHint(raw);
     // Anything malformed is just a lost hint; the next one (or the head) back-fills.
     if (!hint || order === undefined || hint.node === this.nodeId || !this.watched.has(order)) return;
-    this.emit(order, hint.message);
+    this.listeners.emit(order, hint.message);
   }
 
   /**
@@ -418,30 +417,10 @@ export class RedisStore implements MessageStore {
       const head = await this.head(order);
       if (head === 0) return true;
       const [message] = await this.read(order, head - 1, 1);
-      if (message && message.seq === head && this.watched.has(order)) this.emit(order, message);
+      if (message && message.seq === head && this.watched.has(order)) this.listeners.emit(order, message);
       return true;
     } catch {
       return false;
-    }
-  }
-
-  private emitRoster(order: string, epoch: number): void {
-    for (const l of this.rosterListeners) {
-      try {
-        l(order, epoch);
-      } catch {
-        // Same as emit: a hint listener must not fail the store.
-      }
-    }
-  }
-
-  private emit(order: string, message: StoredMessage): void {
-    for (const l of this.listeners) {
-      try {
-        l(order, message);
-      } catch {
-        // A failing listener must not stop the others nor fail an append that is already durable.
-      }
     }
   }
 }
