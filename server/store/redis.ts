@@ -395,12 +395,17 @@ export class RedisStore implements MessageStore {
 
   /**
    * Back in the order's watchers set (an append that found our subscriber gone dropped
-   * us from it), then the head: in that order, so no append falls between the two.
+   * us from it), then the roster epoch and the head: in that order, so no append or
+   * roster change falls between. The epoch matters as much as the head: a roster hint
+   * lost in the outage would otherwise leave a removed member's subscription on this
+   * node until the order's next message (listeners ignore an epoch they already have).
    */
   private async rejoin(order: string): Promise<boolean> {
     const k = orderKeys(order);
     try {
       await this.conn.call(k.watchers, ['SADD', k.watchers, this.nodeId]);
+      const epoch = await this.currentEpoch(order);
+      if (epoch > 0 && this.watched.has(order)) this.rosterListeners.emit(order, epoch);
     } catch {
       return false;
     }

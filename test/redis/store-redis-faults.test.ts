@@ -202,4 +202,25 @@ describe.skipIf(!redisAvailable({ ownServer: true }))('redis store under faults'
       await proxy.close();
     }
   });
+
+  it('after its connections drop and come back, a node re-reads the roster epoch, so a roster change it missed meanwhile is not left unannounced', async () => {
+    const proxy = await ToxicProxy.start({ upstream: { host: '127.0.0.1', port: redis.port } });
+    try {
+      const nodeA = await open(redis.url);
+      const nodeB = await open(`redis://127.0.0.1:${proxy.port}`, { reconnectDelayMs: () => 50 });
+      const order = newOrder();
+      await nodeA.putRoster(order, 1, new Uint8Array([1]));
+      const epochsAtB: number[] = [];
+      nodeB.onRoster((o, epoch) => { if (o === order) epochsAtB.push(epoch); });
+      await nodeB.watch(order);
+      expect(proxy.reset({ refuseMs: 400 })).toBeGreaterThanOrEqual(2);
+      // B's subscriber is gone: this roster hint is lost on the wire.
+      expect(await nodeA.putRoster(order, 2, new Uint8Array([2]))).toBe(true);
+      await new Promise((r) => setTimeout(r, 150));
+      expect(epochsAtB).not.toContain(2);
+      await until(() => epochsAtB.includes(2), 20_000);
+    } finally {
+      await proxy.close();
+    }
+  });
 });
