@@ -10,7 +10,7 @@
  * The signature (sender's Ed25519 key) covers header, nonce and ciphertext.
  */
 import { CryptoError } from './errors.ts';
-import { Reader, Writer, bytesEqual, toHex, utf8Bytes } from './encoding.ts';
+import { MAX_ID_BYTES, Reader, Writer, bytesEqual, toHex, utf8Bytes } from './encoding.ts';
 import { type DeviceKeys, verifySig } from './identity.ts';
 import { isKind, mayPublish, type Kind } from './policy.ts';
 import { type ReceiverState, MAX_CHAINS, senderChainKey } from './ratchet.ts';
@@ -116,6 +116,74 @@ export function decodeEnvelope(bytes: Uint8Array): DecodedEnvelope {
  */
 export function decodeEnvelopeHeader(bytes: Uint8Array): EnvelopeHeader {
   return decodeEnvelope(bytes).header;
+}
+
+/** The clear header fields the relay routes and authorizes a publish on. */
+export interface EnvelopeRoute {
+  readonly orderId: string;
+  readonly epoch: number;
+  readonly scope: string;
+  readonly kind: string;
+  readonly senderDeviceId: string;
+}
+
+const TAG_ENVELOPE_BYTES = utf8Bytes(TAG_ENVELOPE);
+
+/**
+ * decodeEnvelopeHeader's routing fields with the same structural checks (every
+ * length, the nonce, tag and signature sizes, nothing left over) but without its
+ * copies and views: the relay calls it on every publish, where decodeEnvelope's dozen
+ * allocations showed. Anything but the plain case (ASCII ids, scope and kind) goes
+ * through decodeEnvelope, so the answer, and every error, is decodeEnvelope's
+ * (test/crypto/envelope-route.test.ts checks the two against each other).
+ */
+export function envelopeRoute(bytes: Uint8Array): EnvelopeRoute {
+  const slow = (): EnvelopeRoute => {
+    const h = decodeEnvelope(bytes).header;
+    return { orderId: h.orderId, epoch: h.epoch, scope: h.scope, kind: h.kind, senderDeviceId: h.senderDeviceId };
+  };
+  if (!(bytes instanceof Uint8Array) || bytes.length > MAX_ENVELOPE_BYTES) return slow();
+  const n = bytes.length;
+  let p = 0;
+  const u32 = (): number => {
+    if (p + 4 > n) return -1;
+    const v = ((bytes[p]! << 24) >>> 0) + (bytes[p + 1]! << 16) + (bytes[p + 2]! << 8) + bytes[p + 3]!;
+    p += 4;
+    return v;
+  };
+  /** A length-prefixed ASCII string of min..max bytes, or undefined (then decodeEnvelope decides). */
+  const ascii = (min: number, max: number): string | undefined => {
+    const len = u32();
+    if (len < min || len > max || p + len > n) return undefined;
+    let s = '';
+    for (let i = p; i < p + len; i++) {
+      const c = bytes[i]!;
+      if (c > 0x7f) return undefined;
+      s += String.fromCharCode(c);
+    }
+    p += len;
+    return s;
+  };
+  /** Skip a length-prefixed field of exactly `len` bytes (or, with `max`, min..max); false if it is not so. */
+  const skip = (min: number, max = min): boolean => {
+    const len = u32();
+    if (len < min || len > max || p + len > n) return false;
+    p += len;
+    return true;
+  };
+  if (u32() !== TAG_ENVELOPE_BYTES.length || p + TAG_ENVELOPE_BYTES.length > n) return slow();
+  for (let i = 0; i < TAG_ENVELOPE_BYTES.length; i++) if (bytes[p + i] !== TAG_ENVELOPE_BYTES[i]) return slow();
+  p += TAG_ENVELOPE_BYTES.length;
+  if (u32() !== ENVELOPE_VERSION) return slow();
+  const orderId = ascii(1, MAX_ID_BYTES);
+  const epoch = u32();
+  const scope = ascii(0, 32);
+  const kind = ascii(0, 32);
+  const senderDeviceId = ascii(1, MAX_ID_BYTES);
+  if (orderId === undefined || epoch < 0 || scope === undefined || kind === undefined || senderDeviceId === undefined) return slow();
+  // senderKeyId, index, prevHash, nonce, ciphertext (at least its tag), signature; then the end.
+  if (!skip(16) || u32() < 0 || !skip(32) || !skip(NONCE_BYTES) || !skip(16, MAX_ENVELOPE_BYTES) || !skip(64) || p !== n) return slow();
+  return { orderId, epoch, scope, kind, senderDeviceId };
 }
 
 /** BLAKE2b-256 of the whole envelope; the next envelope of the chain carries it as prevHash. */

@@ -12,7 +12,7 @@ export {
   ROLES, KINDS, SCOPES, DEFAULT_POLICY, loadPolicy, registerPolicy, policyById,
   mayPublish, mayPublishAny, mayRead, readersOf, scopesOf, isRole, isKind, policyHash, policyEncoding,
 } from './policy.ts';
-export { decodeEnvelopeHeader, envelopeHash } from './envelope.ts';
+export { decodeEnvelopeHeader, envelopeHash, envelopeRoute } from './envelope.ts';
 export { decodeKeyPackageHeader } from './senderkey.ts';
 export { auditOrder } from './audit.ts';
 
@@ -21,6 +21,6 @@ export type { CryptoBackendName } from './backend.ts';
 export type { Certificate, VerifiedCertificate } from './certificate.ts';
 export type { Roster, RosterLink, VerifiedMember, VerifyRosterOptions } from './roster.ts';
 export type { Policy, PolicyData, Role, Kind, Scope } from './policy.ts';
-export type { EnvelopeHeader } from './envelope.ts';
+export type { EnvelopeHeader, EnvelopeRoute } from './envelope.ts';
 export type { KeyPackageHeader } from './senderkey.ts';
 export type { OrderLog, AuditReport, AuditAnomaly, AuditOptions } from './audit.ts';

@@ -10,7 +10,7 @@ import { MAX_DELIVER_BATCH, MAX_FRAME_BYTES } from '../protocol/limits.ts';
 import { wire } from './bytes.ts';
 import type { RelayContext } from './context.ts';
 import { EpochStaleError, type AppendResult, type KeyPackageRecord } from './store/types.ts';
-import { decodeEnvelopeHeader, decodeKeyPackageHeader, keyPackageSignatureValid, mayPublish, mayPublishAny, mayRead, type EnvelopeHeader, type VerifiedRoster } from './trust.ts';
+import { decodeKeyPackageHeader, envelopeRoute, keyPackageSignatureValid, mayPublish, mayPublishAny, mayRead, type EnvelopeRoute, type VerifiedRoster } from './trust.ts';
 
 /**
  * Payload bytes (key packages, rosters) in one `kp` / `rosters` reply: like
@@ -45,7 +45,7 @@ export interface ValidatedPublish {
   readonly device: string;
   readonly clientMsgId: string;
   readonly envelope: Uint8Array;
-  readonly header: EnvelopeHeader;
+  readonly header: EnvelopeRoute;
 }
 
 /**
@@ -78,10 +78,10 @@ export function validatePublishCached(ctx: RelayContext, device: string, order: 
   return checkPublish(roster, device, order, clientMsgId, envelope, header);
 }
 
-function publishHeader(order: string, device: string, envelope: Uint8Array): EnvelopeHeader {
-  let header: EnvelopeHeader;
+function publishHeader(order: string, device: string, envelope: Uint8Array): EnvelopeRoute {
+  let header: EnvelopeRoute;
   try {
-    header = decodeEnvelopeHeader(envelope);
+    header = envelopeRoute(envelope);
   } catch (err) {
     throw new ProtocolError('BAD_FRAME', `envelope: ${(err as Error).message.slice(0, 160)}`);
   }
@@ -90,7 +90,7 @@ function publishHeader(order: string, device: string, envelope: Uint8Array): Env
   return header;
 }
 
-function checkPublish(roster: VerifiedRoster, device: string, order: string, clientMsgId: string, envelope: Uint8Array, header: EnvelopeHeader): ValidatedPublish {
+function checkPublish(roster: VerifiedRoster, device: string, order: string, clientMsgId: string, envelope: Uint8Array, header: EnvelopeRoute): ValidatedPublish {
   if (header.epoch < roster.epoch) throw new ProtocolError('EPOCH_STALE', `sealed for epoch ${header.epoch}, current is ${roster.epoch}`);
   if (header.epoch > roster.epoch) throw new ProtocolError('ENVELOPE_MISMATCH', `epoch ${header.epoch} does not exist yet (current ${roster.epoch})`);
   const member = roster.memberByDevice(device);

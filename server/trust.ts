@@ -9,6 +9,7 @@ import {
   CryptoError,
   cryptoReady,
   decodeEnvelopeHeader,
+  envelopeRoute,
   decodeKeyPackageHeader,
   decodeRoster,
   mayPublish,
@@ -18,6 +19,7 @@ import {
   verifyChallenge,
   verifyRoster,
   type EnvelopeHeader,
+  type EnvelopeRoute,
   type KeyPackageHeader,
   type Roster,
   type RosterLink,
@@ -26,8 +28,8 @@ import {
 } from '../crypto/public.ts';
 import type { ErrorCode } from '../protocol/errors.ts';
 
-export type { VerifiedCertificate, VerifiedRoster, EnvelopeHeader, KeyPackageHeader, RosterLink, Roster };
-export { cryptoReady, verifyCertificate, verifyChallenge, verifyRoster, decodeRoster, decodeEnvelopeHeader, decodeKeyPackageHeader, mayPublish, mayPublishAny, mayRead };
+export type { VerifiedCertificate, VerifiedRoster, EnvelopeHeader, EnvelopeRoute, KeyPackageHeader, RosterLink, Roster };
+export { cryptoReady, verifyCertificate, verifyChallenge, verifyRoster, decodeRoster, decodeEnvelopeHeader, envelopeRoute, decodeKeyPackageHeader, mayPublish, mayPublishAny, mayRead };
 
 /** Ed25519 SubjectPublicKeyInfo DER prefix (RFC 8410): prepended to a raw 32-byte key for node:crypto. */
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
