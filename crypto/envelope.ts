@@ -138,52 +138,71 @@ const TAG_ENVELOPE_BYTES = utf8Bytes(TAG_ENVELOPE);
  * (test/crypto/envelope-route.test.ts checks the two against each other).
  */
 export function envelopeRoute(bytes: Uint8Array): EnvelopeRoute {
-  const slow = (): EnvelopeRoute => {
-    const h = decodeEnvelope(bytes).header;
-    return { orderId: h.orderId, epoch: h.epoch, scope: h.scope, kind: h.kind, senderDeviceId: h.senderDeviceId };
-  };
-  if (!(bytes instanceof Uint8Array) || bytes.length > MAX_ENVELOPE_BYTES) return slow();
+  // Straight-line code with module-level helpers: closures here cost an allocation
+  // each per publish (and a __name wrapper each under tsx).
+  if (!(bytes instanceof Uint8Array) || bytes.length > MAX_ENVELOPE_BYTES) return routeSlow(bytes);
   const n = bytes.length;
   let p = 0;
-  const u32 = (): number => {
-    if (p + 4 > n) return -1;
-    const v = ((bytes[p]! << 24) >>> 0) + (bytes[p + 1]! << 16) + (bytes[p + 2]! << 8) + bytes[p + 3]!;
-    p += 4;
-    return v;
-  };
-  /** A length-prefixed ASCII string of min..max bytes, or undefined (then decodeEnvelope decides). */
-  const ascii = (min: number, max: number): string | undefined => {
-    const len = u32();
-    if (len < min || len > max || p + len > n) return undefined;
-    let s = '';
-    for (let i = p; i < p + len; i++) {
-      const c = bytes[i]!;
-      if (c > 0x7f) return undefined;
-      s += String.fromCharCode(c);
-    }
-    p += len;
-    return s;
-  };
-  /** Skip a length-prefixed field of exactly `len` bytes (or, with `max`, min..max); false if it is not so. */
-  const skip = (min: number, max = min): boolean => {
-    const len = u32();
-    if (len < min || len > max || p + len > n) return false;
-    p += len;
-    return true;
-  };
-  if (u32() !== TAG_ENVELOPE_BYTES.length || p + TAG_ENVELOPE_BYTES.length > n) return slow();
-  for (let i = 0; i < TAG_ENVELOPE_BYTES.length; i++) if (bytes[p + i] !== TAG_ENVELOPE_BYTES[i]) return slow();
+  if (readU32(bytes, p) !== TAG_ENVELOPE_BYTES.length || p + 4 + TAG_ENVELOPE_BYTES.length > n) return routeSlow(bytes);
+  p += 4;
+  for (let i = 0; i < TAG_ENVELOPE_BYTES.length; i++) if (bytes[p + i] !== TAG_ENVELOPE_BYTES[i]) return routeSlow(bytes);
   p += TAG_ENVELOPE_BYTES.length;
-  if (u32() !== ENVELOPE_VERSION) return slow();
-  const orderId = ascii(1, MAX_ID_BYTES);
-  const epoch = u32();
-  const scope = ascii(0, 32);
-  const kind = ascii(0, 32);
-  const senderDeviceId = ascii(1, MAX_ID_BYTES);
-  if (orderId === undefined || epoch < 0 || scope === undefined || kind === undefined || senderDeviceId === undefined) return slow();
+  if (readU32(bytes, p) !== ENVELOPE_VERSION) return routeSlow(bytes);
+  p += 4;
+  const orderId = readAscii(bytes, p, 1, MAX_ID_BYTES);
+  if (orderId === undefined) return routeSlow(bytes);
+  p += 4 + orderId.length;
+  const epoch = readU32(bytes, p);
+  if (epoch < 0) return routeSlow(bytes);
+  p += 4;
+  const scope = readAscii(bytes, p, 0, 32);
+  if (scope === undefined) return routeSlow(bytes);
+  p += 4 + scope.length;
+  const kind = readAscii(bytes, p, 0, 32);
+  if (kind === undefined) return routeSlow(bytes);
+  p += 4 + kind.length;
+  const senderDeviceId = readAscii(bytes, p, 1, MAX_ID_BYTES);
+  if (senderDeviceId === undefined) return routeSlow(bytes);
+  p += 4 + senderDeviceId.length;
   // senderKeyId, index, prevHash, nonce, ciphertext (at least its tag), signature; then the end.
-  if (!skip(16) || u32() < 0 || !skip(32) || !skip(NONCE_BYTES) || !skip(16, MAX_ENVELOPE_BYTES) || !skip(64) || p !== n) return slow();
+  if ((p = skipField(bytes, p, 16, 16)) < 0) return routeSlow(bytes);
+  if (readU32(bytes, p) < 0) return routeSlow(bytes);
+  p += 4;
+  if ((p = skipField(bytes, p, 32, 32)) < 0 || (p = skipField(bytes, p, NONCE_BYTES, NONCE_BYTES)) < 0) return routeSlow(bytes);
+  if ((p = skipField(bytes, p, 16, MAX_ENVELOPE_BYTES)) < 0 || (p = skipField(bytes, p, 64, 64)) < 0 || p !== n) return routeSlow(bytes);
   return { orderId, epoch, scope, kind, senderDeviceId };
+}
+
+/** decodeEnvelope's answer (or error) for what the fast path does not decide. */
+function routeSlow(bytes: Uint8Array): EnvelopeRoute {
+  const h = decodeEnvelope(bytes).header;
+  return { orderId: h.orderId, epoch: h.epoch, scope: h.scope, kind: h.kind, senderDeviceId: h.senderDeviceId };
+}
+
+/** Big-endian u32 at `p`, or -1 past the end. */
+function readU32(b: Uint8Array, p: number): number {
+  if (p + 4 > b.length) return -1;
+  return ((b[p]! << 24) >>> 0) + (b[p + 1]! << 16) + (b[p + 2]! << 8) + b[p + 3]!;
+}
+
+/** The length-prefixed string at `p` if it is min..max bytes of ASCII (its length is then its byte count); else undefined. */
+function readAscii(b: Uint8Array, p: number, min: number, max: number): string | undefined {
+  const len = readU32(b, p);
+  if (len < min || len > max || p + 4 + len > b.length) return undefined;
+  let s = '';
+  for (let i = p + 4; i < p + 4 + len; i++) {
+    const c = b[i]!;
+    if (c > 0x7f) return undefined;
+    s += String.fromCharCode(c);
+  }
+  return s;
+}
+
+/** The position after the length-prefixed field at `p` if its length is min..max and it fits; else -1. */
+function skipField(b: Uint8Array, p: number, min: number, max: number): number {
+  const len = readU32(b, p);
+  if (len < min || len > max || p + 4 + len > b.length) return -1;
+  return p + 4 + len;
 }
 
 /** BLAKE2b-256 of the whole envelope; the next envelope of the chain carries it as prevHash. */

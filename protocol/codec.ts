@@ -142,7 +142,7 @@ const textEncoder = new TextEncoder();
  * of these per published message.
  */
 export function encodeDeliverOne(order: string, seq: number, prev: number, envelope: Uint8Array, at: number): Uint8Array {
-  const out = alloc(DELIVER_FIXED_BYTES + 3 * order.length + envelope.byteLength);
+  const out = slabTake(DELIVER_FIXED_BYTES + 3 * order.length + envelope.byteLength);
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   let o = 0;
   out.set(DELIVER_HEAD, o);
@@ -174,7 +174,7 @@ export function encodeDeliverOne(order: string, seq: number, prev: number, envel
   out.set(KEY_AT, o);
   o += KEY_AT.length;
   o = writeUint(out, view, o, at);
-  return out.subarray(0, o);
+  return slabKeep(out, o);
 }
 
 const ascii = (s: string): number[] => [...s].map((c) => c.charCodeAt(0));
@@ -215,9 +215,32 @@ function writeStr(out: Uint8Array, view: DataView, o: number, s: string): number
   return o + n;
 }
 
-/** Node's pooled Buffer where there is one (small frames cost no allocation of their own); a Uint8Array in browsers. */
-const NodeBuffer = (globalThis as { Buffer?: { allocUnsafe(n: number): Uint8Array } }).Buffer;
-const alloc: (n: number) => Uint8Array = NodeBuffer ? (n) => NodeBuffer.allocUnsafe(n) : (n) => new Uint8Array(n);
+/**
+ * Deliver frames are carved from 256 KiB slabs: one ArrayBuffer per few hundred
+ * frames instead of one per dozen (Node's 8 KiB Buffer pool; each new ArrayBuffer is
+ * tracked by the GC). A slab is never written twice: a frame stays valid for as long
+ * as anyone holds it, like any other Uint8Array. Frames over a quarter slab get
+ * their own buffer.
+ */
+const SLAB_BYTES = 256 * 1024;
+let slab = new Uint8Array(0);
+let slabUsed = 0;
+
+/** Room for at most `n` bytes; give back what is not used with slabKeep. */
+function slabTake(n: number): Uint8Array {
+  if (n > SLAB_BYTES / 4) return new Uint8Array(n);
+  if (slabUsed + n > slab.length) {
+    slab = new Uint8Array(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  return slab.subarray(slabUsed, slabUsed + n);
+}
+
+/** The first `used` bytes of a slabTake result; the rest of the room goes back to the slab. */
+function slabKeep(room: Uint8Array, used: number): Uint8Array {
+  if (room.buffer === slab.buffer) slabUsed = room.byteOffset + ((used + 7) & ~7);
+  return room.subarray(0, used);
+}
 
 /** A non-negative safe integer the way msgpackr writes it: fixint, uint8/16/32, then float64. */
 function writeUint(out: Uint8Array, view: DataView, o: number, v: number): number {

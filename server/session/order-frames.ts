@@ -116,61 +116,65 @@ export const MAX_PUBLISHES_IN_FLIGHT = 512;
 const OVERLOAD_RETRY_MS = 50;
 
 function publish(s: Session, frame: ClientFrameOf<'pub'>): void {
-  const ids = { order: frame.order, clientMsgId: frame.clientMsgId };
   const take = s.ctx.publishLimiter.take(s.device, s.ctx.now());
   if (!take.ok) {
     s.ctx.metrics.published('rejected', 'ws');
-    return s.sendError('RATE_LIMITED', { ...ids, retryAfterMs: take.retryAfterMs });
+    return s.sendError('RATE_LIMITED', { order: frame.order, clientMsgId: frame.clientMsgId, retryAfterMs: take.retryAfterMs });
   }
   // Memory stays bounded when the store cannot keep up: past this many unanswered
   // publishes the socket is told to back off and retry (nothing was stored).
   if (s.pubInFlight >= MAX_PUBLISHES_IN_FLIGHT) {
     s.ctx.metrics.published('rejected', 'ws');
-    return s.sendError('RATE_LIMITED', { ...ids, retryAfterMs: OVERLOAD_RETRY_MS });
+    return s.sendError('RATE_LIMITED', { order: frame.order, clientMsgId: frame.clientMsgId, retryAfterMs: OVERLOAD_RETRY_MS });
   }
   s.pubInFlight++;
-  const refuse = (err: unknown): void => {
-    s.pubInFlight--;
-    s.ctx.metrics.published('rejected', 'ws');
-    s.fail(err, ids);
-  };
-  const append = (validated: ValidatedPublish): void => {
-    // Not awaited: appends of one connection pipeline in order; the ack waits for durability.
-    appendPublish(s.ctx, validated, 'ws').then(
-      (r) => {
-        s.pubInFlight--;
-        s.send({ t: 'puback', order: frame.order, clientMsgId: frame.clientMsgId, seq: r.seq, duplicate: r.duplicate });
-      },
-      (err) => {
-        s.pubInFlight--;
-        s.fail(err, ids);
-      },
-    );
-  };
   // Nothing of this socket waits for validation: decide now from the cached roster,
   // without a trip through the promise queue (the common case on a live order).
+  // (Module-level helpers, not closures: this runs for every publish.)
   if (s.pubValidating === 0) {
     let validated: ValidatedPublish | undefined;
     try {
       validated = validatePublishCached(s.ctx, s.device, frame.order, frame.clientMsgId, frame.envelope);
     } catch (err) {
-      return refuse(err);
+      return refusePublish(s, frame, err);
     }
-    if (validated) return append(validated);
+    if (validated) return appendValidated(s, frame, validated);
   }
   // Otherwise in arrival order behind the others (per-sender hash chains must not be reordered).
   s.pubValidating++;
-  s.pubQueue = s.pubQueue.then(async () => {
-    let validated;
-    try {
-      validated = await validatePublish(s.ctx, s.device, frame.order, frame.clientMsgId, frame.envelope);
-    } catch (err) {
-      s.pubValidating--;
-      return refuse(err);
-    }
+  s.pubQueue = s.pubQueue.then(() => validateQueued(s, frame));
+}
+
+async function validateQueued(s: Session, frame: ClientFrameOf<'pub'>): Promise<void> {
+  let validated;
+  try {
+    validated = await validatePublish(s.ctx, s.device, frame.order, frame.clientMsgId, frame.envelope);
+  } catch (err) {
     s.pubValidating--;
-    append(validated);
-  });
+    return refusePublish(s, frame, err);
+  }
+  s.pubValidating--;
+  appendValidated(s, frame, validated);
+}
+
+function refusePublish(s: Session, frame: ClientFrameOf<'pub'>, err: unknown): void {
+  s.pubInFlight--;
+  s.ctx.metrics.published('rejected', 'ws');
+  s.fail(err, { order: frame.order, clientMsgId: frame.clientMsgId });
+}
+
+/** Not awaited: appends of one connection pipeline in order; the ack waits for durability. */
+function appendValidated(s: Session, frame: ClientFrameOf<'pub'>, validated: ValidatedPublish): void {
+  appendPublish(s.ctx, validated, 'ws').then(
+    (r) => {
+      s.pubInFlight--;
+      s.send({ t: 'puback', order: frame.order, clientMsgId: frame.clientMsgId, seq: r.seq, duplicate: r.duplicate });
+    },
+    (err) => {
+      s.pubInFlight--;
+      s.fail(err, { order: frame.order, clientMsgId: frame.clientMsgId });
+    },
+  );
 }
 
 function ack(s: Session, frame: ClientFrameOf<'ack'>): void {

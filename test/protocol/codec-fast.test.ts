@@ -97,8 +97,9 @@ describe('codec fast paths', () => {
   it('writes a one-message deliver frame byte for byte as msgpackr does', () => {
     const r = rng(11);
     const ints = [0, 1, 127, 128, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, Date.now(), Number.MAX_SAFE_INTEGER];
-    const sizes = [1, 255, 256, 65535, 65536, 96 * 1024];
-    for (let i = 0; i < 400; i++) {
+    const sizes = [1, 255, 256, 300, 600, 65535, 65536, 96 * 1024];
+    const kept: Array<[Uint8Array, Uint8Array]> = [];
+    for (let i = 0; i < 1500; i++) {
       const order = pick(r, STRINGS.filter((s) => s.length > 0));
       const envelope = new Uint8Array(pick(r, sizes)).map(() => Math.floor(r() * 256));
       const seq = Math.max(1, pick(r, ints));
@@ -107,7 +108,10 @@ describe('codec fast paths', () => {
       const mine = encodeDeliverOne(order, seq, prev, envelope, at);
       const theirs = encodeFrame({ t: 'deliver', order, messages: [{ seq, prev, envelope, at }] });
       expect(Buffer.from(mine).equals(Buffer.from(theirs)), `${order.length} ${envelope.length} ${seq} ${prev} ${at}`).toBe(true);
+      kept.push([mine, Uint8Array.prototype.slice.call(theirs)]);
     }
+    // Frames share slabs: none may be overwritten by the ones encoded after it.
+    for (const [mine, theirs] of kept) expect(Buffer.from(mine).equals(Buffer.from(theirs))).toBe(true);
   });
 
   it('encodes transient frames with the same bytes as encodeFrame, in one reused buffer', () => {
