@@ -18,7 +18,7 @@ import { ProtocolError } from '../../protocol/errors.ts';
 import type { MessageStore } from '../store/types.ts';
 import { decodeRoster, mayRead, rosterErrorCode, verifyRoster, type Roster, type VerifiedRoster } from '../trust.ts';
 
-/** Orders whose rosters stay cached; beyond this the least recently used are dropped (and reloaded on demand). */
+/** Orders whose rosters stay cached; beyond this one not used recently is dropped (approximately the least recently used; reloaded on demand). */
 export const MAX_CACHED_ORDERS = 50_000;
 
 export type RosterListener = (order: string, roster: VerifiedRoster, previous: VerifiedRoster | undefined) => void;
@@ -26,6 +26,8 @@ export type RosterListener = (order: string, roster: VerifiedRoster, previous: V
 interface Chain {
   /** chain[i] is epoch i + 1. */
   readonly rosters: VerifiedRoster[];
+  /** Used since eviction last looked at it (CLOCK, an approximate LRU: a use is one store, not a Map reorder). */
+  used?: boolean;
   readers: WeakMap<VerifiedRoster, Map<string, Set<string>>>;
 }
 
@@ -41,6 +43,7 @@ export class RosterBook {
     private readonly trustedAuthorities: readonly Uint8Array[],
     private readonly now: () => number = Date.now,
     private readonly onError: (err: unknown, order: string) => void = () => undefined,
+    private readonly maxCached = MAX_CACHED_ORDERS,
   ) {
     this.stopHints = store.onRoster((order, epoch) => {
       // Only orders this node holds matter: an uncached order loads the whole chain on first use.
@@ -99,8 +102,7 @@ export class RosterBook {
   usedHead(order: string): VerifiedRoster | undefined {
     const cached = this.chains.get(order);
     if (!cached) return undefined;
-    this.chains.delete(order);
-    this.chains.set(order, cached);
+    cached.used = true;
     return cached.rosters[cached.rosters.length - 1];
   }
 
@@ -194,9 +196,7 @@ export class RosterBook {
   private chain(order: string): Promise<Chain> {
     const cached = this.chains.get(order);
     if (cached) {
-      // LRU: move to the end.
-      this.chains.delete(order);
-      this.chains.set(order, cached);
+      cached.used = true;
       return Promise.resolve(cached);
     }
     let pending = this.loading.get(order);
@@ -226,9 +226,18 @@ export class RosterBook {
   private cache(order: string, chain: Chain): void {
     if (this.chains.get(order) === chain) return;
     this.chains.set(order, chain);
-    if (this.chains.size > MAX_CACHED_ORDERS) {
-      const oldest = this.chains.keys().next().value;
-      if (oldest !== undefined) this.chains.delete(oldest);
+    if (this.chains.size <= this.maxCached) return;
+    // CLOCK: from the oldest, give each chain used since the last pass a second
+    // chance (to the back, flag cleared); drop the first one that was not used.
+    for (const [key, c] of this.chains) {
+      if (key === order) continue;
+      if (!c.used) {
+        this.chains.delete(key);
+        return;
+      }
+      c.used = false;
+      this.chains.delete(key);
+      this.chains.set(key, c);
     }
   }
 

@@ -47,13 +47,15 @@ interface OrderLog {
   rosters: RosterRecord[];
   keyPackages: Map<string, KeyPackageRecord[]>;
   cursors: Map<string, number>;
+  /** device → clientMsgId → seq, for the dedup window; no composite key strings per append. */
+  dedup: Map<string, Map<string, number>>;
+  /** When each dedup entry expires, in append order (so in expiry order): parallel arrays from `head`. */
+  dedupQueue: { expires: number[]; device: string[]; clientMsgId: string[]; head: number };
 }
 
 export class MemoryStore implements MessageStore {
   readonly kind = 'memory' as const;
   private readonly orders = new Map<string, OrderLog>();
-  /** key: order \0 device \0 clientMsgId → { seq, expires } */
-  private readonly dedup = new Map<string, { seq: number; expires: number }>();
   private readonly listeners = new Listeners<AppendListener>();
   private readonly rosterListeners = new Listeners<RosterListener>();
   /** nonce key → expiry (ms); insertion-ordered, and every entry has the same-ish TTL, so the oldest expire first. */
@@ -74,7 +76,7 @@ export class MemoryStore implements MessageStore {
   private log(order: string): OrderLog {
     let log = this.orders.get(order);
     if (!log) {
-      log = { messages: [], base: 1, head: 0, rosters: [], keyPackages: new Map(), cursors: new Map() };
+      log = { messages: [], base: 1, head: 0, rosters: [], keyPackages: new Map(), cursors: new Map(), dedup: new Map(), dedupQueue: { expires: [], device: [], clientMsgId: [], head: 0 } };
       this.orders.set(order, log);
     }
     return log;
@@ -84,10 +86,11 @@ export class MemoryStore implements MessageStore {
     await Promise.resolve();
     const now = this.now();
     this.sweepDedup(now);
-    const key = `${input.order}\0${input.device}\0${input.clientMsgId}`;
-    const seen = this.dedup.get(key);
-    if (seen && seen.expires > now) return { seq: seen.seq, duplicate: true };
     const log = this.log(input.order);
+    this.expireDedup(log, now);
+    let byDevice = log.dedup.get(input.device);
+    const prior = byDevice?.get(input.clientMsgId);
+    if (prior !== undefined) return { seq: prior, duplicate: true };
     const current = log.rosters.at(-1)?.epoch ?? 0;
     if (current > 0 && current !== input.epoch) throw new EpochStaleError(input.epoch, current);
     const seq = ++log.head;
@@ -100,10 +103,33 @@ export class MemoryStore implements MessageStore {
       sender: input.device,
     };
     log.messages.push(message);
-    this.dedup.set(key, { seq, expires: now + this.dedupWindowMs });
+    if (!byDevice) log.dedup.set(input.device, (byDevice = new Map()));
+    byDevice.set(input.clientMsgId, seq);
+    const q = log.dedupQueue;
+    q.expires.push(now + this.dedupWindowMs);
+    q.device.push(input.device);
+    q.clientMsgId.push(input.clientMsgId);
     this.trim(log, now);
     this.listeners.emit(input.order, message);
     return { seq, duplicate: false };
+  }
+
+  /** Forget this order's dedup entries whose window has passed (the queue is in expiry order: O(expired)). */
+  private expireDedup(log: OrderLog, now: number): void {
+    const q = log.dedupQueue;
+    while (q.head < q.expires.length && q.expires[q.head]! <= now) {
+      const byDevice = log.dedup.get(q.device[q.head]!);
+      byDevice?.delete(q.clientMsgId[q.head]!);
+      if (byDevice?.size === 0) log.dedup.delete(q.device[q.head]!);
+      q.head++;
+    }
+    // Compact once the expired prefix is most of the arrays.
+    if (q.head > 1024 && q.head * 2 > q.expires.length) {
+      q.expires.splice(0, q.head);
+      q.device.splice(0, q.head);
+      q.clientMsgId.splice(0, q.head);
+      q.head = 0;
+    }
   }
 
   private trim(log: OrderLog, now: number): void {
@@ -116,11 +142,11 @@ export class MemoryStore implements MessageStore {
     }
   }
 
-  /** Dedup entries expire lazily; sweep at most once a minute so append stays O(1) amortised. */
+  /** Orders without appends expire their dedup entries here: every order, at most once a minute. */
   private sweepDedup(now: number): void {
     if (now - this.lastSweep < 60_000) return;
     this.lastSweep = now;
-    for (const [k, v] of this.dedup) if (v.expires <= now) this.dedup.delete(k);
+    for (const log of this.orders.values()) this.expireDedup(log, now);
   }
 
   async read(order: string, afterSeq: number, limit: number): Promise<StoredMessage[]> {

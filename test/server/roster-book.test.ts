@@ -26,6 +26,28 @@ describe('RosterBook', () => {
     expect((await book.current(late))?.epoch).toBe(1);
     book.close();
   });
+
+  it('keeps the chains in use when the cache is full and drops one not used since (CLOCK)', async () => {
+    const store = new MemoryStore();
+    const book = new RosterBook(store, w.trusted, Date.now, () => undefined, 3);
+    const o = (i: number) => `o-clock-${i}-${Date.now()}`;
+    const ids = [o(1), o(2), o(3), o(4), o(5)];
+    for (const id of ids.slice(0, 3)) await book.put(id, rosterFor(w, id, [w.shipper, w.courier]).bytes);
+    // Orders 1 and 3 are in use (publishes look them up); 2 is not.
+    expect(book.usedHead(ids[0]!)?.epoch).toBe(1);
+    expect(book.usedHead(ids[2]!)?.epoch).toBe(1);
+    await book.put(ids[3]!, rosterFor(w, ids[3]!, [w.shipper, w.courier]).bytes);
+    expect(book.cachedOrders).toBe(3);
+    expect(book.cachedHead(ids[1]!)).toBeUndefined();
+    for (const id of [ids[0]!, ids[2]!, ids[3]!]) expect(book.cachedHead(id)?.epoch).toBe(1);
+    // Their second chance is spent: with nothing used since, the next one in line goes.
+    await book.put(ids[4]!, rosterFor(w, ids[4]!, [w.shipper, w.courier]).bytes);
+    expect(book.cachedOrders).toBe(3);
+    expect(book.cachedHead(ids[4]!)?.epoch).toBe(1);
+    // Evicted chains reload from the store on demand.
+    expect((await book.current(ids[1]!))?.epoch).toBe(1);
+    book.close();
+  });
 });
 
 describe('roster_get by a removed member', () => {

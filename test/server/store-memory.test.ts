@@ -42,3 +42,33 @@ describe('MemoryStore hints', () => {
     await store.close();
   });
 });
+
+describe('MemoryStore dedup memory', () => {
+  it('forgets dedup entries after the window, also of orders that get no more appends, and keeps the ones inside it', async () => {
+    const clock = manualClock();
+    const store = new MemoryStore({ dedupWindowMs: 1000, now: clock.now });
+    const dedupSize = (order: string): number => {
+      const log = (store as unknown as { orders: Map<string, { dedup: Map<string, Map<string, number>> }> }).orders.get(order);
+      let n = 0;
+      for (const m of log?.dedup.values() ?? []) n += m.size;
+      return n;
+    };
+    const msg = (order: string, id: string) => ({ order, device: 'd-1', clientMsgId: id, envelope: new Uint8Array([1]), epoch: 1, scope: 'shared', at: clock.now() });
+    for (let i = 0; i < 3000; i++) await store.append(msg('busy', `b-${i}`));
+    for (let i = 0; i < 10; i++) await store.append(msg('idle', `i-${i}`));
+    expect(dedupSize('busy')).toBe(3000);
+    clock.advance(500);
+    // Still inside the window: a retry is a duplicate.
+    expect(await store.append(msg('busy', 'b-0'))).toEqual({ seq: 1, duplicate: true });
+    clock.advance(600);
+    await store.append(msg('busy', 'b-new'));
+    expect(dedupSize('busy')).toBe(1);
+    // The idle order got no append: the once-a-minute sweep releases its entries.
+    expect(dedupSize('idle')).toBe(10);
+    clock.advance(60_000);
+    await store.append(msg('other', 'o-1'));
+    expect(dedupSize('idle')).toBe(0);
+    // Forgotten means a late retry is stored again (the documented cost of a finite window).
+    expect((await store.append(msg('idle', 'i-0'))).duplicate).toBe(false);
+  });
+});
