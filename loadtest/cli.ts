@@ -1,5 +1,5 @@
 /**
- * `npm run loadtest -- --scenario S --profile P [--target T --rate R --duration D --orders N --store memory|redis --nodes 1|2 --outage-scale F --json]`
+ * `npm run loadtest -- --scenario S --profile P [--target T --rate R --duration D --orders N --mix steady|location --store memory|redis --nodes 1|2 --outage-scale F --json]`
  *
  * Runs one scenario against one target on one network profile (impaired profiles
  * in network namespaces, as root; outages start when the network is built, a few
@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { available as namespacesAvailable, withNetwork } from './net/netns.ts';
 import { isProfileName, profile as networkProfile, PROFILE_NAMES } from './net/profiles.ts';
+import { MIXES, type MixName } from './driver/mix.ts';
 import { runLoad } from './driver/run.ts';
 import { summaryLine, writeReport } from './driver/report.ts';
 import { PeerUnavailable, type PeerTarget } from './driver/target.ts';
@@ -37,6 +38,7 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '200' },
     duration: { type: 'string', default: '30' },
     orders: { type: 'string', default: '25' },
+    mix: { type: 'string', default: 'steady' },
     store: { type: 'string', default: 'memory' },
     nodes: { type: 'string', default: '1' },
     seed: { type: 'string', default: '1' },
@@ -82,15 +84,24 @@ if (nodes !== 1 && nodes !== 2) die('--nodes is 1 or 2');
 if (nodes === 2 && store !== 'redis') die('--nodes 2 needs --store redis (the nodes share it)');
 const rate = Number(values.rate);
 const durationMs = Number(values.duration) * 1000;
+/** Receivers per order: shipper, consignee, dispatcher. */
+const RECEIVERS_PER_ORDER = 3;
 const orders = Number(values.orders);
 if (!(rate > 0) || !(durationMs > 0) || !(orders >= 1)) die('--rate, --duration (s) and --orders must be positive numbers');
+if (!(values.mix! in MIXES)) die(`unknown mix "${values.mix}"; one of ${Object.keys(MIXES).join(', ')}`);
+const mix = MIXES[values.mix as MixName];
 
 const pinned = canPin() && pinSelfToDriverCore();
 const makeTarget = (): PeerTarget => {
   switch (values.target as (typeof TARGETS)[number]) {
     case 'sealrelay':
       // Rate limits raised for peak: a surge of 4× must measure the relay, not its per-device throttle.
-      return new SealRelayTarget({ store, pin: pinned, nodes: nodes as 1 | 2, relayConfig: scenario === 'peak' ? { rateLimits: { publishPerSecond: 1000, publishBurst: 2000, framesPerSecond: 2000, framesBurst: 4000 } } : {} });
+      return new SealRelayTarget({
+        store,
+        pin: pinned,
+        nodes: nodes as 1 | 2,
+        relayConfig: scenario === 'peak' ? { rateLimits: { publishPerSecond: 1000, publishBurst: 2000, framesPerSecond: 2000, framesBurst: 4000 } } : {},
+      });
     case 'bare-uws':
     case 'ws':
       return new WsRelayPeer(values.target as 'bare-uws' | 'ws', { pin: pinned });
@@ -113,6 +124,8 @@ try {
     scenario,
     profile: values.profile!,
     orders,
+    receiversPerOrder: RECEIVERS_PER_ORDER,
+    mix,
     ratePerSec: rate,
     durationMs,
     arrival: plan.arrival,

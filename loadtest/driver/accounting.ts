@@ -12,6 +12,11 @@
  *     the guarantees are about: every message once (lost, duplicates) and in the
  *     publisher's order (reordered).
  *
+ * A receiver follows one or more STREAMS (driver/streams.ts: an order's message
+ * classes, each its own publisher sequence); the application view is kept per
+ * stream, and a receiver's expected count per stream follows the role policy
+ * (0 for a scope it may not read).
+ *
  * Reordered counts first arrivals whose sequence is below the highest already
  * delivered: 1,3,2 has one reordering (2); a duplicate is never also a reordering.
  */
@@ -23,7 +28,7 @@ export interface ReceiverTally {
   readonly lost: number;
   readonly duplicates: number;
   readonly reordered: number;
-  /** Arrivals with a sequence the publisher never sent (corruption or cross-talk). */
+  /** Arrivals with a sequence the publisher never sent, or on a stream this receiver may not read (corruption, cross-talk, a policy leak). */
   readonly phantom: number;
   readonly wireMessages: number;
   readonly wireRedeliveries: number;
@@ -34,6 +39,8 @@ export interface ReceiverTally {
   readonly catchUpsMs: readonly number[];
   /** Reconnects whose catch-up never completed before the run ended. */
   readonly catchUpsPending: number;
+  /** Delivered per stream (same order as `expected` was given). */
+  readonly deliveredByStream: readonly number[];
 }
 
 /** A growable bitset over positive integers: which sequence numbers we have seen. */
@@ -58,24 +65,36 @@ class SeqSet {
   }
 }
 
+/** One receiver's view of one stream (an order's message class, or the whole order for single-class runs). */
+class StreamView {
+  readonly seen = new SeqSet();
+  delivered = 0;
+  duplicates = 0;
+  reordered = 0;
+  highest = 0;
+  /** Every sequence 1..contiguous has arrived. */
+  contiguous = 0;
+}
+
 export class DeliveryLedger {
   private readonly wireSeen = new SeqSet();
-  private readonly appSeen = new SeqSet();
+  private readonly streams: StreamView[];
   private wireMessages = 0;
   private wireRedeliveries = 0;
-  private delivered = 0;
-  private duplicates = 0;
-  private reordered = 0;
-  private highest = 0;
-  /** Every sequence 1..contiguous has arrived. */
-  private contiguous = 0;
   private disconnectedAt: number | undefined;
-  private reconnects = 0;
   private readonly downtimes: number[] = [];
   private readonly catchUps: number[] = [];
-  private catchUp: { since: number; target: number } | undefined;
+  private reconnects = 0;
+  /** The catch-up in progress: since when, per-stream targets and how many streams are still short of theirs. */
+  private catchUp: { since: number; targets: readonly number[]; behind: number } | undefined;
 
-  constructor(readonly receiver: string) {}
+  /** `streams`: how many independent publisher sequences this receiver follows. */
+  constructor(
+    readonly receiver: string,
+    streams = 1,
+  ) {
+    this.streams = Array.from({ length: streams }, () => new StreamView());
+  }
 
   /**
    * A message came off the wire with transport id `wireSeq` (≥ 1). Returns false
@@ -90,18 +109,22 @@ export class DeliveryLedger {
     return true;
   }
 
-  /** The application received the publisher's message `seq` (≥ 1) at `nowMs`. */
-  onApp(seq: number, nowMs: number): void {
-    if (this.appSeen.add(seq)) {
-      this.duplicates++;
+  /** The application received message `seq` (≥ 1) of publisher stream `stream` at `nowMs`. */
+  onApp(seq: number, nowMs: number, stream = 0): void {
+    const s = this.streams[stream];
+    if (!s) throw new RangeError(`stream ${stream} of ${this.streams.length}`);
+    if (s.seen.add(seq)) {
+      s.duplicates++;
       return;
     }
-    this.delivered++;
-    if (seq < this.highest) this.reordered++;
-    else this.highest = seq;
-    while (this.appSeen.has(this.contiguous + 1)) this.contiguous++;
-    if (this.catchUp && this.contiguous >= this.catchUp.target) {
-      this.catchUps.push(nowMs - this.catchUp.since);
+    s.delivered++;
+    if (seq < s.highest) s.reordered++;
+    else s.highest = seq;
+    const before = s.contiguous;
+    while (s.seen.has(s.contiguous + 1)) s.contiguous++;
+    const c = this.catchUp;
+    if (c && before < c.targets[stream]! && s.contiguous >= c.targets[stream]! && --c.behind === 0) {
+      this.catchUps.push(nowMs - c.since);
       this.catchUp = undefined;
     }
   }
@@ -112,40 +135,56 @@ export class DeliveryLedger {
 
   /**
    * The receiver is connected again at `nowMs`; `sentBefore` is how many messages
-   * its publisher had sent by then, which it must now catch up to.
+   * each stream's publisher had sent by then (a number for one stream), which it
+   * must now catch up to. Give 0 for streams this receiver may not read.
    */
-  onReconnect(nowMs: number, sentBefore: number): void {
+  onReconnect(nowMs: number, sentBefore: number | ArrayLike<number>): void {
     this.reconnects++;
     if (this.disconnectedAt !== undefined) this.downtimes.push(nowMs - this.disconnectedAt);
     this.disconnectedAt = undefined;
-    if (this.contiguous >= sentBefore) this.catchUps.push(0);
-    else this.catchUp = { since: nowMs, target: sentBefore };
+    const targets = typeof sentBefore === 'number' ? [sentBefore] : Array.from(sentBefore);
+    const behind = this.streams.reduce((n, s, i) => n + (s.contiguous < (targets[i] ?? 0) ? 1 : 0), 0);
+    if (behind === 0) {
+      this.catchUps.push(0);
+      this.catchUp = undefined;
+    } else this.catchUp = { since: nowMs, targets, behind };
   }
 
-  /** The tally once the run is over; `expected` is how many messages the publisher sent. */
-  tally(expected: number): ReceiverTally {
-    let delivered = 0;
-    let phantom = 0;
-    // Count only sequences the publisher actually sent; anything else is phantom.
-    if (this.highest <= expected) delivered = this.delivered;
-    else {
-      for (let s = 1; s <= expected; s++) if (this.appSeen.has(s)) delivered++;
-      phantom = this.delivered - delivered;
-    }
+  /**
+   * The tally once the run is over; `expected` is how many messages each stream's
+   * publisher sent (a number for one stream; 0 for a stream this receiver may not read,
+   * so anything that arrives on it is phantom).
+   */
+  tally(expected: number | ArrayLike<number>): ReceiverTally {
+    const exp = typeof expected === 'number' ? [expected] : Array.from(expected);
+    const t = { expected: 0, delivered: 0, duplicates: 0, reordered: 0, phantom: 0 };
+    const deliveredByStream: number[] = [];
+    this.streams.forEach((s, i) => {
+      const e = exp[i] ?? 0;
+      let delivered = s.delivered;
+      // Count only sequences the publisher actually sent; anything else is phantom.
+      if (s.highest > e) {
+        delivered = 0;
+        for (let q = 1; q <= e; q++) if (s.seen.has(q)) delivered++;
+        t.phantom += s.delivered - delivered;
+      }
+      t.expected += e;
+      t.delivered += delivered;
+      deliveredByStream.push(delivered);
+      t.duplicates += s.duplicates;
+      t.reordered += s.reordered;
+    });
     return {
       receiver: this.receiver,
-      expected,
-      delivered,
-      lost: expected - delivered,
-      duplicates: this.duplicates,
-      reordered: this.reordered,
-      phantom,
+      ...t,
+      lost: t.expected - t.delivered,
       wireMessages: this.wireMessages,
       wireRedeliveries: this.wireRedeliveries,
       reconnects: this.reconnects,
       downtimesMs: this.downtimes,
       catchUpsMs: this.catchUps,
       catchUpsPending: this.catchUp ? 1 : 0,
+      deliveredByStream,
     };
   }
 }

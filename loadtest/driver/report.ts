@@ -10,6 +10,24 @@ import { z } from 'zod';
 
 const Latency = z.object({ p50: z.number(), p90: z.number(), p99: z.number(), p999: z.number(), max: z.number() });
 
+/** One message class of the run's mix (driver/mix.ts), with what became of it. */
+const MixClass = z.object({
+  name: z.string(),
+  /** The sender's role. */
+  sender: z.string(),
+  kind: z.string(),
+  scope: z.string(),
+  weight: z.number(),
+  /** Bytes per message on the wire (sealrelay: the envelopes it sealed; peers: the opaque payload). */
+  bytes: z.number().int(),
+  attachmentBytes: z.number().int().optional(),
+  sent: z.number().int(),
+  /** Receivers per order whose role reads this class's scope: its fan-out. */
+  receivers: z.number().int(),
+  expected: z.number().int(),
+  delivered: z.number().int(),
+});
+
 export const RunReportSchema = z.object({
   scenario: z.string(),
   profile: z.string(),
@@ -24,7 +42,10 @@ export const RunReportSchema = z.object({
   orders: z.number().int(),
   receiversPerOrder: z.number().int(),
   connections: z.number().int(),
+  /** Bytes of the most frequent class's messages (see `mix` for every class). */
   payloadBytes: z.number().int(),
+  /** The workload: its message classes with weights, sizes, fan-out and delivery. */
+  mix: z.object({ name: z.string(), classes: z.array(MixClass) }).optional(),
   sent: z.number().int(),
   expected: z.number().int(),
   delivered: z.number().int(),
@@ -52,6 +73,17 @@ export const RunReportSchema = z.object({
   valid: z.boolean(),
   invalidReasons: z.array(z.string()),
   worstReceivers: z.array(z.object({ receiver: z.string(), expected: z.number(), delivered: z.number(), lost: z.number(), duplicates: z.number(), reordered: z.number() })),
+  /** Attachment uploads (signed HTTP to the relay's blob endpoint) before attachment messages. */
+  attachments: z
+    .object({
+      uploads: z.number().int(),
+      retries: z.number().int(),
+      failed: z.number().int(),
+      pending: z.number().int(),
+      bytes: z.number(),
+      uploadMs: z.object({ p50: z.number(), p99: z.number(), max: z.number() }),
+    })
+    .optional(),
   /** Error frames the server sent clients, by code (a retried RATE_LIMITED can explain a reordering). */
   clientErrors: z.record(z.string(), z.number()).optional(),
   /** HTTP runs (autocannon) only: what did not come back 2xx, by kind. */
@@ -74,10 +106,12 @@ export function writeReport(r: RunReport, dir = 'reports', suffix = 'json'): str
 /** One line of a human table for a run. */
 export function summaryLine(r: RunReport): string {
   const l = r.latencyMs;
+  const mix = r.mix && r.mix.classes.length > 1 ? `\n  mix ${r.mix.name}: ${r.mix.classes.map((c) => `${c.name} ${c.sent}×${c.bytes}B→${c.receivers}`).join(', ')}` : '';
   return (
     `${r.target.padEnd(18)} ${String(r.offeredRate).padStart(6)}/s  delivered ${r.delivered}/${r.expected}` +
     `  lost ${r.lost} dup ${r.duplicates} reord ${r.reordered}` +
     `  p50 ${l.p50} p99 ${l.p99} p99.9 ${l.p999} max ${l.max} ms` +
-    `  cpu ${r.serverCpuUsPerDelivery.toFixed(2)} µs/dlv  ${r.valid ? 'valid' : 'INVALID: ' + r.invalidReasons.join('; ')}`
+    `  cpu ${r.serverCpuUsPerDelivery.toFixed(2)} µs/dlv  bodies ${r.bodies}  ${r.valid ? 'valid' : 'INVALID: ' + r.invalidReasons.join('; ')}` +
+    mix
   );
 }

@@ -4,6 +4,10 @@
  * RunReport. It stops by itself: after the schedule (count or time bound) plus a
  * drain window, or at a hard wall-clock guard.
  *
+ * Each send is drawn a message class of the mix (driver/mix.ts) before the clock
+ * starts; each (order, class) is a stream with its own sequence (streams.ts), and
+ * each receiver expects the streams its role may read, no others.
+ *
  * @example
  *   const target = new BareUwsPeer();
  *   const report = await runLoad({ target, scenario: 'steady', profile: 'lan', orders: 25, ratePerSec: 500, durationMs: 5000 });
@@ -12,11 +16,13 @@ import os from 'node:os';
 import { DeliveryLedger, sumTallies } from './accounting.ts';
 import { LagMonitor } from './lag.ts';
 import { LatencyRecorder } from './latency.ts';
+import { assignClasses, locationOnly, mixFor, PARTY_ROLES, receiverReads, sendingParties, type Mix } from './mix.ts';
 import { epochNowMs, DEFAULT_PAYLOAD_BYTES } from './payload.ts';
 import { ProcSampler, SelfCpu, clockTicksPerSec, type ProcUsage } from './proc.ts';
 import { Progress } from './progress.ts';
 import type { RunReport } from './report.ts';
-import { buildSchedule, type Arrival } from './schedule.ts';
+import { buildSchedule, seededRandom, type Arrival } from './schedule.ts';
+import { buildStreams } from './streams.ts';
 import type { PeerTarget, Publisher, Receiver, Received } from './target.ts';
 
 /** Above this share of one core the driver is measuring itself, not the server. */
@@ -48,6 +54,9 @@ export interface RunOptions {
   readonly seed?: number;
   /** Rate multiplier over time (see ScheduleOptions.shape). */
   readonly shape?: (tMs: number) => number;
+  /** What the parties send (default: courier location posts only, of payloadBytes each). */
+  readonly mix?: Mix;
+  /** Size of each message when no mix is given (default DEFAULT_PAYLOAD_BYTES). */
   readonly payloadBytes?: number;
   /**
    * The first part of the schedule is sent and accounted for delivery like the
@@ -88,15 +97,33 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function runLoad(o: RunOptions): Promise<RunReport> {
   clockTicksPerSec(); // asks getconf synchronously once: never inside the timed loop
   const receiversPerOrder = o.receiversPerOrder ?? 3;
-  const payloadBytes = o.payloadBytes ?? DEFAULT_PAYLOAD_BYTES;
+  const mix = mixFor(o.mix ?? locationOnly(o.payloadBytes ?? DEFAULT_PAYLOAD_BYTES), receiversPerOrder);
+  const C = mix.classes.length;
   const arrival = o.arrival ?? 'constant';
   const schedule = buildSchedule({ ratePerSec: o.ratePerSec, durationMs: o.durationMs, maxSends: o.maxSends, streams: o.orders, arrival, seed: o.seed, shape: o.shape });
-  const perOrderPlanned = Math.ceil(schedule.length / o.orders);
-  const started = await o.target.start({ orders: o.orders, receiversPerOrder, messagesPerOrder: perOrderPlanned, payloadBytes });
+  // Its own random sequence: the arrival times of a seed stay what they were before mixes existed.
+  const streams = buildStreams(schedule, assignClasses(schedule.length, mix, seededRandom((o.seed ?? 1) ^ 0x5bd1e995)), o.orders, C);
+  const started = await o.target.start({ orders: o.orders, receiversPerOrder, mix, streamCount: streams.count });
+  const classBytes = mix.classes.map((c, i) => started.classBytes?.[i] ?? c.bytes);
+
+  // What each receiver may read, from the role policy: its expected counts follow from it.
+  const reads = Array.from({ length: receiversPerOrder }, (_, r) => mix.classes.map((_, c) => receiverReads(mix, r, c)));
+  const sentOfClass = mix.classes.map((_, c) => {
+    let n = 0;
+    for (let order = 0; order < o.orders; order++) n += streams.count(order, c);
+    return n;
+  });
+  const fanOut = mix.classes.map((_, c) => reads.filter((r) => r[c]).length);
+  const expectedTotal = sentOfClass.reduce((s, n, c) => s + n * fanOut[c]!, 0);
 
   // t0 is set just before the first send; receivers look intended times up relative to it.
   let t0Epoch = 0;
-  const sentPerOrder = new Uint32Array(o.orders);
+  let t0 = 0;
+  /** Per stream: the highest sequence handed to its publisher so far (what a reconnecting receiver must catch up to). */
+  const handed = new Uint32Array(o.orders * C);
+  /** Per send: when it was handed on, when later than intended (attachments wait for their upload). */
+  const handedAt = new Float64Array(schedule.length);
+  let pendingHandoffs = 0;
   let latency = new LatencyRecorder();
   const warmupMs = o.warmupMs ?? (o.durationMs >= 5000 ? 1000 : 0);
   const ledgers: DeliveryLedger[] = [];
@@ -104,38 +131,50 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
   let unknown = 0;
   let measureFromEpoch = Infinity;
 
-  const intendedOf = (order: number, m: Received): number => {
+  const intendedOf = (order: number, cls: number, m: Received): number => {
     if (m.intendedMs !== undefined) return m.intendedMs;
-    // Round-robin schedule: send i belongs to order i % orders with seq ⌊i / orders⌋ + 1.
-    const i = (m.seq - 1) * o.orders + order;
-    return i < schedule.length ? t0Epoch + schedule.atMs[i]! : NaN;
+    const i = streams.sendIndex(order, cls, m.seq);
+    if (i < 0) return NaN;
+    return handedAt[i]! || t0Epoch + schedule.atMs[i]!;
   };
 
   const receivers = await inBatches(o.orders * receiversPerOrder, o.connectConcurrency ?? 100, (k) => {
     const order = Math.floor(k / receiversPerOrder);
-    const party = k % receiversPerOrder;
-    const ledger = new DeliveryLedger(`o${order}/r${party}`);
+    const r = k % receiversPerOrder;
+    const ledger = new DeliveryLedger(`o${order}/r${r}`, C);
     ledgers[k] = ledger;
-    return o.target.connectReceiver(order, party, {
+    return o.target.connectReceiver(order, r, {
       message(m) {
         const now = epochNowMs();
         // With a transport id the client drops redeliveries; without one they reach the app.
         if (m.wireSeq === undefined) ledger.onWire(m.seq);
         else if (!ledger.onWire(m.wireSeq)) return;
-        const intended = intendedOf(order, m);
+        const cls = m.cls ?? 0;
+        const intended = cls < C ? intendedOf(order, cls, m) : NaN;
         if (Number.isNaN(intended)) {
           unknown++;
           return;
         }
-        ledger.onApp(m.seq, now);
+        ledger.onApp(m.seq, now, cls);
         appDelivered++;
         if (intended >= measureFromEpoch) latency.recordMs(now - intended);
       },
       disconnected: () => ledger.onDisconnect(epochNowMs()),
-      reconnected: () => ledger.onReconnect(epochNowMs(), sentPerOrder[order]!),
+      reconnected: () =>
+        ledger.onReconnect(
+          epochNowMs(),
+          mix.classes.map((_, c) => (reads[r]![c] ? handed[order * C + c]! : 0)),
+        ),
     });
   });
-  const publishers = await inBatches(o.orders, o.connectConcurrency ?? 100, (order) => o.target.connectPublisher(order));
+  // One publisher per sending party of each order (sealrelay: a party that also receives shares its device and socket).
+  const parties = sendingParties(mix);
+  const publisherOf: Publisher[][] = await inBatches(o.orders, Math.max(1, Math.floor((o.connectConcurrency ?? 100) / parties.length)), async (order) => {
+    const row: Publisher[] = [];
+    for (const p of parties) row[p] = await o.target.connectPublisher(order, p);
+    return row;
+  });
+  const publishers = publisherOf.flatMap((row) => row.filter(Boolean));
   await sleep(200); // let subscriptions settle everywhere (brokers confirm asynchronously)
 
   const server = new ProcSampler(started.pid);
@@ -158,10 +197,31 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
   };
   let deliveredAtMeasureStart = 0;
   let measuring = false;
-  const t0 = performance.now() + 20;
+  t0 = performance.now() + 20;
   t0Epoch = performance.timeOrigin + t0;
   measureFromEpoch = t0Epoch + warmupMs;
   o.onLoadStart?.();
+
+  const send = (i: number) => {
+    const order = schedule.stream[i]!;
+    const cls = streams.cls[i]!;
+    const seq = streams.seq[i]!;
+    const k = order * C + cls;
+    const later = publisherOf[order]![mix.classes[cls]!.sender]!.publish({ cls, seq, intendedMs: t0Epoch + schedule.atMs[i]! });
+    if (!later) {
+      handed[k] = seq;
+      return;
+    }
+    pendingHandoffs++;
+    later.then(
+      (at) => {
+        handedAt[i] = at;
+        handed[k] = Math.max(handed[k]!, seq);
+        pendingHandoffs--;
+      },
+      () => pendingHandoffs--, // never handed on: its receivers count it lost
+    );
+  };
 
   await new Promise<void>((done) => {
     let i = 0;
@@ -176,10 +236,7 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
         void Promise.resolve(ev.run(ctx)).catch((err: unknown) => console.error(`event ${ev.name} failed:`, err));
       }
       while (i < schedule.length && schedule.atMs[i]! <= now) {
-        const order = schedule.stream[i]!;
-        const seq = schedule.seq[i]!;
-        publishers[order]!.publish(seq, t0Epoch + schedule.atMs[i]!);
-        sentPerOrder[order] = seq;
+        send(i);
         lag.record(schedule.atMs[i]!, performance.now() - t0);
         i++;
       }
@@ -192,10 +249,9 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
     tick();
   });
   const sent = schedule.length;
-  const expectedTotal = sent * receiversPerOrder;
   const drainMs = o.drainMs ?? 5000;
   const drainStart = performance.now();
-  while (appDelivered < expectedTotal && performance.now() - drainStart < drainMs) {
+  while ((appDelivered < expectedTotal || pendingHandoffs > 0) && performance.now() - drainStart < drainMs) {
     progress.update(sent, appDelivered);
     await sleep(20);
   }
@@ -209,10 +265,15 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
   progress.finish();
 
   const clientErrors = { ...o.target.errorCounts?.() }; // before shutdown adds its own SERVER_RESTARTING
+  const attachments = o.target.attachmentStats?.();
   await Promise.allSettled([...publishers.map((p) => p.close()), ...receivers.map((r) => r.close())]);
   if (!o.keepRunning) await o.target.stop();
 
-  const tallies = ledgers.map((l, k) => l.tally(sentPerOrder[Math.floor(k / receiversPerOrder)]!));
+  const tallies = ledgers.map((l, k) => {
+    const order = Math.floor(k / receiversPerOrder);
+    const r = k % receiversPerOrder;
+    return l.tally(mix.classes.map((_, c) => (reads[r]![c] ? streams.count(order, c) : 0)));
+  });
   const totals = sumTallies(tallies);
   const lagSummary = lag.summary();
   const invalidReasons: string[] = [];
@@ -223,6 +284,7 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
   if (latency.overflowCount > 0) invalidReasons.push(`${latency.overflowCount} latencies exceeded 60 s`);
   // CPU was sampled over the measured window only, so divide by what was delivered in it.
   const perDelivery = (u: ProcUsage) => (measuredDeliveries > 0 ? round2(u.cpuUs / measuredDeliveries) : 0);
+  const mostFrequent = mix.classes.reduce((best, c, i) => (c.weight > mix.classes[best]!.weight ? i : best), 0);
 
   return {
     scenario: o.scenario,
@@ -237,7 +299,23 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
     orders: o.orders,
     receiversPerOrder,
     connections: o.orders * (receiversPerOrder + 1),
-    payloadBytes: started.payloadBytes ?? payloadBytes,
+    payloadBytes: classBytes[mostFrequent]!,
+    mix: {
+      name: mix.name,
+      classes: mix.classes.map((c, i) => ({
+        name: c.name,
+        sender: PARTY_ROLES[c.sender]!,
+        kind: c.kind,
+        scope: c.scope,
+        weight: c.weight,
+        bytes: classBytes[i]!,
+        ...(c.attachmentBytes ? { attachmentBytes: c.attachmentBytes } : {}),
+        sent: sentOfClass[i]!,
+        receivers: fanOut[i]!,
+        expected: sentOfClass[i]! * fanOut[i]!,
+        delivered: tallies.reduce((s, t) => s + (t.deliveredByStream[i] ?? 0), 0),
+      })),
+    },
     sent,
     expected: totals.expected,
     delivered: totals.delivered,
@@ -264,6 +342,7 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
     lag: { sends: lagSummary.sends, late: lagSummary.late, maxLagMs: lagSummary.maxLagMs, meanLagMs: lagSummary.meanLagMs },
     valid: invalidReasons.length === 0,
     invalidReasons,
+    ...(attachments && attachments.uploads + attachments.failed + attachments.pending > 0 ? { attachments } : {}),
     ...(Object.keys(clientErrors).length > 0 ? { clientErrors } : {}),
     worstReceivers: totals.worst.map((w) => ({ receiver: w.receiver, expected: w.expected, delivered: w.delivered, lost: w.lost, duplicates: w.duplicates, reordered: w.reordered })),
     startedAt: startedAt.toISOString(),

@@ -12,6 +12,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { HTTP_CLIENT_MSG_ID_HEADER, HTTP_CONTENT_SHA256_HEADER } from '../../protocol/http-auth.ts';
+import { locationOnly } from '../driver/mix.ts';
 import { ProcSampler } from '../driver/proc.ts';
 import { summaryLine, writeReport, type RunReport } from '../driver/report.ts';
 import { canPin, pinSelfToDriverCore } from '../peers/process.ts';
@@ -169,7 +170,7 @@ export async function runHttp(endpoints: readonly Endpoint[], o: HttpRunOptions,
     // HTTP publishers are few devices at a high rate: lift the per-device limit so it measures the relay, not the throttle.
     relayConfig: { rateLimits: { publishPerSecond: 100_000, publishBurst: 100_000, framesPerSecond: 100_000, framesBurst: 100_000 } },
   });
-  const started = await target.start({ orders: HTTP_ORDERS, receiversPerOrder: 0, messagesPerOrder: ENVELOPES_PER_ORDER });
+  const started = await target.start({ orders: HTTP_ORDERS, receiversPerOrder: 0, mix: locationOnly(), streamCount: () => ENVELOPES_PER_ORDER });
   const reports: RunReport[] = [];
   try {
     const blobIds = await seed(target);

@@ -2,14 +2,16 @@
  * Mosquitto with MQTT QoS 1: the broker with a delivery guarantee people reach for
  * first. Each receiver has a persistent session (clean: false, fixed client id) so
  * QoS 1 messages queued while it was away are redelivered on reconnect; QoS 1 is
- * at-least-once, so duplicates are possible and counted.
+ * at-least-once, so duplicates are possible and counted. Topics are
+ * `o/<order>/<scope>`; a receiver subscribes to the scopes its role reads.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
+import { locationOnly, scopesReadBy, type Mix } from '../driver/mix.ts';
 import { decodePayload, encodePayload } from '../driver/payload.ts';
-import { PeerUnavailable, type PeerTarget, type Publisher, type Receiver, type ReceiverSink, type StartedServer } from '../driver/target.ts';
+import { PeerUnavailable, type PeerTarget, type Publisher, type Receiver, type ReceiverSink, type StartPlan, type StartedServer } from '../driver/target.ts';
 import { freePort, hasBinary, serverHost, spawnServer, type ServerProcess } from './process.ts';
 
 const BINARIES = ['mosquitto', '/usr/sbin/mosquitto'];
@@ -20,13 +22,13 @@ export class MosquittoPeer implements PeerTarget {
   private server: ServerProcess | undefined;
   private dir: string | undefined;
   private port = 0;
-  private payloadBytes = 256;
+  private mix: Mix = locationOnly();
   private readonly runId = Math.random().toString(36).slice(2, 8);
 
   constructor(private readonly opts: { pin?: boolean } = {}) {}
 
-  async start(plan: { payloadBytes: number }): Promise<StartedServer> {
-    this.payloadBytes = plan.payloadBytes;
+  async start(plan: StartPlan): Promise<StartedServer> {
+    this.mix = plan.mix;
     if (this.server) return { pid: this.server.pid };
     const bin = BINARIES.find(hasBinary);
     if (!bin) throw new PeerUnavailable(this.name, 'apt-get install -y mosquitto');
@@ -51,22 +53,23 @@ export class MosquittoPeer implements PeerTarget {
     });
   }
 
-  async connectPublisher(order: number): Promise<Publisher> {
-    const c = await this.connect(`pub-${this.runId}-${order}`, false);
-    const size = this.payloadBytes;
+  async connectPublisher(order: number, party: number): Promise<Publisher> {
+    const c = await this.connect(`pub-${this.runId}-${order}-${party}`, false);
+    const classes = this.mix.classes;
     return {
       // mqtt.js queues publishes while offline and resends unacked QoS 1 ones on reconnect.
-      publish: (seq, intendedMs) => void c.publish(`o/${order}`, Buffer.from(encodePayload({ order, seq, intendedMs }, size)), { qos: 1 }),
+      publish: ({ cls, seq, intendedMs }) =>
+        void c.publish(`o/${order}/${classes[cls]!.scope}`, Buffer.from(encodePayload({ order, seq, intendedMs, cls }, classes[cls]!.bytes)), { qos: 1 }),
       close: () => new Promise<void>((r) => c.end(false, {}, () => r())),
     };
   }
 
-  async connectReceiver(order: number, party: number, sink: ReceiverSink): Promise<Receiver> {
-    const c = await this.connect(`sub-${this.runId}-${order}-${party}`, false);
-    await c.subscribeAsync(`o/${order}`, { qos: 1 });
+  async connectReceiver(order: number, receiver: number, sink: ReceiverSink): Promise<Receiver> {
+    const c = await this.connect(`sub-${this.runId}-${order}-${receiver}`, false);
+    for (const scope of scopesReadBy(this.mix, receiver)) await c.subscribeAsync(`o/${order}/${scope}`, { qos: 1 });
     c.on('message', (_topic, data) => {
       const p = decodePayload(data);
-      if (p && p.order === order) sink.message({ seq: p.seq, intendedMs: p.intendedMs });
+      if (p && p.order === order) sink.message({ cls: p.cls, seq: p.seq, intendedMs: p.intendedMs });
     });
     c.on('offline', () => sink.disconnected());
     c.on('connect', () => sink.reconnected());

@@ -1,15 +1,18 @@
 /**
  * NATS, core (at-most-once, like the bare relays) and JetStream (file-backed
- * stream, one durable pull consumer per receiver with explicit acks: the peer
- * with delivery guarantees). nats-server is started with -js on a free port and
- * a temporary store directory.
+ * stream, one durable pull consumer per receiver and scope with explicit acks:
+ * the peer with delivery guarantees). nats-server is started with -js on a free
+ * port and a temporary store directory. Subjects are `o.<order>.<scope>`; a
+ * receiver follows the scopes its role reads (one consumer each: nats-server 2.9,
+ * Debian's, has no multi-subject filters).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AckPolicy, DeliverPolicy, StorageType, connect, type NatsConnection } from 'nats';
+import { locationOnly, scopesReadBy, type Mix } from '../driver/mix.ts';
 import { decodePayload, encodePayload } from '../driver/payload.ts';
-import { PeerUnavailable, type PeerTarget, type Publisher, type Receiver, type ReceiverSink, type StartedServer } from '../driver/target.ts';
+import { PeerUnavailable, type PeerTarget, type Publisher, type Receiver, type ReceiverSink, type StartPlan, type StartedServer } from '../driver/target.ts';
 import { freePort, hasBinary, serverHost, spawnServer, type ServerProcess } from './process.ts';
 
 const STREAM = 'ORDERS';
@@ -20,7 +23,7 @@ export class NatsPeer implements PeerTarget {
   private server: ServerProcess | undefined;
   private dir: string | undefined;
   private port = 0;
-  private payloadBytes = 256;
+  private mix: Mix = locationOnly();
   private readonly conns = new Set<NatsConnection>();
 
   constructor(
@@ -30,8 +33,8 @@ export class NatsPeer implements PeerTarget {
     this.name = mode === 'core' ? 'nats-core' : 'nats-jetstream';
   }
 
-  async start(plan: { payloadBytes: number }): Promise<StartedServer> {
-    this.payloadBytes = plan.payloadBytes;
+  async start(plan: StartPlan): Promise<StartedServer> {
+    this.mix = plan.mix;
     if (this.server) return { pid: this.server.pid };
     if (!hasBinary('nats-server')) throw new PeerUnavailable(this.name, 'apt-get install -y nats-server (Debian bookworm has 2.9), or put nats-server on PATH');
     this.port = await freePort();
@@ -60,49 +63,55 @@ export class NatsPeer implements PeerTarget {
   async connectPublisher(order: number): Promise<Publisher> {
     const nc = await this.open();
     const js = this.mode === 'jetstream' ? nc.jetstream() : undefined;
-    const size = this.payloadBytes;
+    const classes = this.mix.classes;
     return {
-      publish: (seq, intendedMs) => {
-        const data = encodePayload({ order, seq, intendedMs }, size);
+      publish: ({ cls, seq, intendedMs }) => {
+        const c = classes[cls]!;
+        const data = encodePayload({ order, seq, intendedMs, cls }, c.bytes);
+        const subject = `o.${order}.${c.scope}`;
         // Open loop: never await the PubAck; a rejected publish is a loss the receivers will show.
-        if (js) void js.publish(`o.${order}`, data).catch(() => undefined);
-        else nc.publish(`o.${order}`, data);
+        if (js) void js.publish(subject, data).catch(() => undefined);
+        else nc.publish(subject, data);
       },
       close: () => nc.drain(),
     };
   }
 
-  async connectReceiver(order: number, party: number, sink: ReceiverSink): Promise<Receiver> {
+  async connectReceiver(order: number, receiver: number, sink: ReceiverSink): Promise<Receiver> {
     const nc = await this.open();
     const deliver = (data: Uint8Array) => {
       const p = decodePayload(data);
-      if (p && p.order === order) sink.message({ seq: p.seq, intendedMs: p.intendedMs });
+      if (p && p.order === order) sink.message({ cls: p.cls, seq: p.seq, intendedMs: p.intendedMs });
     };
+    const subjects = scopesReadBy(this.mix, receiver).map((scope) => `o.${order}.${scope}`);
     void (async () => {
       for await (const s of nc.status()) {
         if (s.type === 'disconnect') sink.disconnected();
         else if (s.type === 'reconnect') sink.reconnected();
       }
     })().catch(() => undefined);
-    let stopConsumer = (): void => undefined;
+    const stops: Array<() => void> = [];
     if (this.mode === 'core') {
-      nc.subscribe(`o.${order}`, { callback: (err, m) => !err && deliver(m.data) });
+      for (const subject of subjects) nc.subscribe(subject, { callback: (err, m) => !err && deliver(m.data) });
       await nc.flush();
     } else {
-      const durable = `r_${order}_${party}`;
       const jsm = await nc.jetstreamManager();
-      await jsm.consumers.add(STREAM, { durable_name: durable, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.New, filter_subject: `o.${order}` });
-      const consumer = await nc.jetstream().consumers.get(STREAM, durable);
-      const messages = await consumer.consume({
-        max_messages: 256,
-        callback: (m) => {
-          deliver(m.data);
-          m.ack();
-        },
-      });
-      // Stop pulling before closing, or the consumer logs one complaint per pending pull.
-      stopConsumer = () => messages.stop();
+      for (const [i, subject] of subjects.entries()) {
+        const durable = `r_${order}_${receiver}_${i}`;
+        await jsm.consumers.add(STREAM, { durable_name: durable, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.New, filter_subject: subject });
+        const consumer = await nc.jetstream().consumers.get(STREAM, durable);
+        const messages = await consumer.consume({
+          max_messages: 256,
+          callback: (m) => {
+            deliver(m.data);
+            m.ack();
+          },
+        });
+        // Stop pulling before closing, or the consumer logs one complaint per pending pull.
+        stops.push(() => messages.stop());
+      }
     }
+    const stopConsumer = () => stops.forEach((s) => s());
     return {
       close: async () => {
         stopConsumer();

@@ -1,7 +1,7 @@
 /**
  * The bare uWS pub/sub relay: the upper bound of this stack. A socket opened at
- * /o/<order>/sub subscribes to the order's topic; bytes arriving on /o/<order>/pub
- * are app.publish()ed to it. Nothing else: no auth, no store, no acks.
+ * /o/<topic>[,<topic>…]/sub subscribes to those topics; bytes arriving on
+ * /o/<topic>/pub are app.publish()ed to it. Nothing else: no auth, no store, no acks.
  *
  * Usage: node --import tsx loadtest/peers/uws-relay-main.ts <port> [host]
  */
@@ -9,7 +9,8 @@ import type * as Uws from '@trufflesuite/uws-js-unofficial';
 import { loadNativeUws } from './native-uws.ts';
 
 interface Socket {
-  topic: string;
+  /** Publishers: the one topic they publish to; subscribers: the topics they follow. */
+  topics: string[];
   publisher: boolean;
 }
 
@@ -21,10 +22,10 @@ function main(): void {
     maxPayloadLength: 64 * 1024,
     idleTimeout: 0,
     upgrade(res, req, context) {
-      const order = req.getParameter(0) ?? '';
+      const topics = (req.getParameter(0) ?? '').split(',').map((t) => `o/${t}`);
       const role = req.getParameter(1) ?? '';
       res.upgrade<Socket>(
-        { topic: `o/${order}`, publisher: role === 'pub' },
+        { topics: role === 'pub' ? topics.slice(0, 1) : topics, publisher: role === 'pub' },
         req.getHeader('sec-websocket-key'),
         req.getHeader('sec-websocket-protocol'),
         req.getHeader('sec-websocket-extensions'),
@@ -33,10 +34,10 @@ function main(): void {
     },
     open(ws) {
       const d = ws.getUserData();
-      if (!d.publisher) ws.subscribe(d.topic);
+      if (!d.publisher) for (const t of d.topics) ws.subscribe(t);
     },
     message(ws, message, isBinary) {
-      app.publish(ws.getUserData().topic, message, isBinary);
+      app.publish(ws.getUserData().topics[0]!, message, isBinary);
     },
   });
   app.listen(process.argv[3] ?? '127.0.0.1', port, (sock) => {

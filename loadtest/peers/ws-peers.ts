@@ -3,11 +3,16 @@
  * same client (the `ws` library in the driver), different server process.
  * Neither relay resumes anything: a dropped socket reconnects and simply misses
  * what was published meanwhile, which is exactly what the comparison shows.
+ *
+ * Topics are `<order>.<scope>`: a publisher socket per scope it sends into, a
+ * receiver subscribed to the scopes its role reads (`/o/<t1>,<t2>/sub`), so the
+ * fan-out is the one the role policy gives sealrelay.
  */
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { locationOnly, scopesReadBy, type Mix } from '../driver/mix.ts';
 import { decodePayload, encodePayload } from '../driver/payload.ts';
-import type { PeerTarget, Publisher, Receiver, ReceiverSink, StartedServer } from '../driver/target.ts';
+import type { PeerTarget, Publisher, Receiver, ReceiverSink, StartPlan, StartedServer } from '../driver/target.ts';
 import { freePort, serverHost, spawnServer, tsxArgs, type ServerProcess } from './process.ts';
 
 const ENTRIES = {
@@ -30,7 +35,7 @@ export class WsRelayPeer implements PeerTarget {
   readonly bodies = 'opaque' as const;
   private server: ServerProcess | undefined;
   private port = 0;
-  private payloadBytes = 256;
+  private mix: Mix = locationOnly();
   private stopping = false;
 
   constructor(
@@ -38,8 +43,8 @@ export class WsRelayPeer implements PeerTarget {
     private readonly opts: { pin?: boolean } = {},
   ) {}
 
-  async start(plan: { payloadBytes: number }): Promise<StartedServer> {
-    this.payloadBytes = plan.payloadBytes;
+  async start(plan: StartPlan): Promise<StartedServer> {
+    this.mix = plan.mix;
     if (this.server) return { pid: this.server.pid };
     this.stopping = false;
     this.port = await freePort();
@@ -48,45 +53,57 @@ export class WsRelayPeer implements PeerTarget {
     return { pid: this.server.pid };
   }
 
-  private url(order: number, role: 'pub' | 'sub'): string {
-    return `ws://${serverHost()}:${this.port}/o/${order}/${role}`;
+  private url(topics: readonly string[], role: 'pub' | 'sub'): string {
+    return `ws://${serverHost()}:${this.port}/o/${topics.join(',')}/${role}`;
   }
 
-  async connectPublisher(order: number): Promise<Publisher> {
-    let ws = await open(this.url(order, 'pub'));
-    const size = this.payloadBytes;
+  async connectPublisher(order: number, party: number): Promise<Publisher> {
+    const mix = this.mix;
+    const scopes = [...new Set(mix.classes.filter((c) => c.sender === party).map((c) => c.scope))];
     let closed = false;
-    const keep = () =>
+    // One socket per scope this party sends into; each reconnects on its own.
+    const sockets = new Map<string, WebSocket>();
+    const keep = (scope: string, ws: WebSocket) => {
+      sockets.set(scope, ws);
+      ws.on('error', () => undefined);
       ws.once('close', () => {
         if (closed || this.stopping) return;
-        setTimeout(() => void open(this.url(order, 'pub')).then((n) => ((ws = n), keep()), () => undefined), RECONNECT_DELAY_MS);
+        const retry = () => void open(this.url([`${order}.${scope}`], 'pub')).then((n) => keep(scope, n), () => setTimeout(retry, RECONNECT_DELAY_MS));
+        setTimeout(retry, RECONNECT_DELAY_MS);
       });
-    keep();
+    };
+    for (const scope of scopes) keep(scope, await open(this.url([`${order}.${scope}`], 'pub')));
     return {
-      publish: (seq, intendedMs) => {
+      publish: ({ cls, seq, intendedMs }) => {
+        const c = mix.classes[cls]!;
+        const ws = sockets.get(c.scope);
         // A publish while disconnected is lost: these relays have no outbox.
-        if (ws.readyState === WebSocket.OPEN) ws.send(encodePayload({ order, seq, intendedMs }, size));
+        if (ws?.readyState === WebSocket.OPEN) ws.send(encodePayload({ order, seq, intendedMs, cls }, c.bytes));
       },
       close: async () => {
         closed = true;
-        ws.close();
+        for (const ws of sockets.values()) ws.close();
       },
     };
   }
 
-  async connectReceiver(order: number, _party: number, sink: ReceiverSink): Promise<Receiver> {
+  async connectReceiver(order: number, receiver: number, sink: ReceiverSink): Promise<Receiver> {
     let closed = false;
+    const url = this.url(
+      scopesReadBy(this.mix, receiver).map((s) => `${order}.${s}`),
+      'sub',
+    );
     const attach = (ws: WebSocket) => {
       ws.on('message', (data: Buffer) => {
         const p = decodePayload(data);
-        if (p && p.order === order) sink.message({ seq: p.seq, intendedMs: p.intendedMs });
+        if (p && p.order === order) sink.message({ cls: p.cls, seq: p.seq, intendedMs: p.intendedMs });
       });
       ws.on('error', () => undefined);
       ws.once('close', () => {
         if (closed || this.stopping) return;
         sink.disconnected();
         const retry = () =>
-          void open(this.url(order, 'sub')).then(
+          void open(url).then(
             (n) => {
               current = n;
               attach(n);
@@ -97,7 +114,7 @@ export class WsRelayPeer implements PeerTarget {
         setTimeout(retry, RECONNECT_DELAY_MS);
       });
     };
-    let current = await open(this.url(order, 'sub'));
+    let current = await open(url);
     attach(current);
     return {
       interrupt: () => current.terminate(),

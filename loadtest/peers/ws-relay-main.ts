@@ -1,6 +1,6 @@
 /**
  * The same pub/sub relay written with the `ws` library: the common Node choice,
- * to show what uWS buys. /o/<order>/sub subscribes, /o/<order>/pub publishes.
+ * to show what uWS buys. /o/<topic>[,<topic>…]/sub subscribes, /o/<topic>/pub publishes.
  *
  * Usage: node --import tsx loadtest/peers/ws-relay-main.ts <port> [host]
  */
@@ -12,13 +12,15 @@ const wss = new WebSocketServer({ host: process.argv[3] ?? '127.0.0.1', port, pe
 
 wss.on('connection', (ws, req) => {
   const m = /^\/o\/([^/]+)\/(pub|sub)$/.exec(req.url ?? '');
-  if (!m) return ws.close(1008, 'path must be /o/<order>/(pub|sub)');
+  if (!m) return ws.close(1008, 'path must be /o/<topic>[,<topic>…]/(pub|sub)');
   const topic = m[1]!;
   if (m[2] === 'sub') {
-    let set = topics.get(topic);
-    if (!set) topics.set(topic, (set = new Set()));
-    set.add(ws);
-    ws.on('close', () => set.delete(ws));
+    for (const t of topic.split(',')) {
+      let set = topics.get(t);
+      if (!set) topics.set(t, (set = new Set()));
+      set.add(ws);
+      ws.on('close', () => set.delete(ws));
+    }
   } else {
     ws.on('message', (data: Buffer, isBinary) => {
       for (const s of topics.get(topic) ?? []) s.send(data, { binary: isBinary });

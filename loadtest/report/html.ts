@@ -115,7 +115,8 @@ export function runHtml(r: RunReport): string {
     data: [[50, 90, 99, 99.9, 100], [r.latencyMs.p50, r.latencyMs.p90, r.latencyMs.p99, r.latencyMs.p999, r.latencyMs.max].map((v) => Math.max(v, 0.001))],
     series: [r.target],
   };
-  const notes = `<p>bodies: ${r.bodies}; ${r.orders} orders × ${r.receiversPerOrder + 1} parties; ${r.payloadBytes}-byte payloads; ${r.arrival} arrivals; warm-up ${r.warmupMs} ms; pinned: ${r.pinned}; driver CPU ${r.driverCpuCores} cores${r.invalidReasons.length ? `; <span class="bad">INVALID: ${esc(r.invalidReasons.join('; '))}</span>` : ''}</p>`;
+  const mix = r.mix ? `; mix ${esc(r.mix.name)}: ${r.mix.classes.map((c) => `${esc(c.name)} ${c.sent}× ${c.bytes} B → ${c.receivers}`).join(', ')}` : '';
+  const notes = `<p>bodies: ${r.bodies}; ${r.orders} orders × ${r.receiversPerOrder + 1} parties; ${r.payloadBytes}-byte payloads${mix}; ${r.arrival} arrivals; warm-up ${r.warmupMs} ms; pinned: ${r.pinned}; driver CPU ${r.driverCpuCores} cores${r.invalidReasons.length ? `; <span class="bad">INVALID: ${esc(r.invalidReasons.join('; '))}</span>` : ''}</p>`;
   return renderHtml(`${r.scenario} · ${r.target} · ${r.profile} · ${r.offeredRate}/s`, reportTable([r]) + notes, [cdfChart([r], 'cdf'), pct]);
 }
 

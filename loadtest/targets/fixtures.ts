@@ -1,6 +1,7 @@
 /**
  * Real identities for a load run: one tenant authority, four devices per order
- * (courier publishes; shipper, consignee and dispatcher receive), certificates
+ * (the courier; shipper, consignee and dispatcher, who receive and, per the mix,
+ * also send), certificates
  * issued by the authority, epoch-1 rosters signed by it, and envelopes sealed in
  * advance by each courier (so the driver replays real ciphertext at 10,000/s
  * without spending its core on sealing: `bodies: 'pre-sealed'` in the report).
@@ -8,6 +9,7 @@
  * Nothing here is cheap-faked: the relay verifies every certificate, roster and
  * envelope header exactly as in production.
  */
+import { PARTY_ROLES } from '../driver/mix.ts';
 import {
   AuthorityKey,
   DEFAULT_POLICY,
@@ -21,8 +23,9 @@ import {
 } from '../../crypto/index.ts';
 
 export const TENANT = 'loadtest';
-export const PUBLISHER_ROLE: Role = 'courier';
-export const RECEIVER_ROLES: readonly Role[] = ['shipper', 'consignee', 'dispatcher'];
+/** Party 0 of every load order (driver/mix.ts PARTY_ROLES); the receivers follow. */
+export const PUBLISHER_ROLE: Role = PARTY_ROLES[0]!;
+export const RECEIVER_ROLES: readonly Role[] = PARTY_ROLES.slice(1);
 /** Couriers post location updates: the most frequent message of a real order. */
 export const LOAD_KIND = 'location' as const;
 export const LOAD_SCOPE = 'shared';
@@ -39,6 +42,13 @@ export interface LoadOrder {
   readonly publisher: LoadDevice;
   readonly receivers: readonly LoadDevice[];
   readonly roster: Uint8Array;
+}
+
+/** The device of party `party` (0 the courier, r + 1 receiver r). */
+export function partyDevice(order: LoadOrder, party: number): LoadDevice {
+  const d = party === 0 ? order.publisher : order.receivers[party - 1];
+  if (!d) throw new RangeError(`order ${order.orderId} has no party ${party}`);
+  return d;
 }
 
 export interface LoadFixtures {

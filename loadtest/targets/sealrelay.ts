@@ -1,36 +1,52 @@
 /**
  * sealrelay as a load target: real authenticated devices in real orders with
  * signed rosters, the relay started as its own (pinnable) process on the memory
- * or Redis store, couriers replaying pre-sealed envelopes, receivers resuming
- * with afterSeq and acking cumulatively.
+ * or Redis store. Each party of an order is one device on one socket: it
+ * publishes its classes of the mix (outbox retried with the same clientMsgId)
+ * and, if it receives, resumes with afterSeq and acks cumulatively. Attachment
+ * messages upload their encrypted blob over signed HTTP first.
+ *
+ * Bodies are `pre-sealed`: every envelope sealed before the clock starts, so the
+ * driver spends its core on sockets; receivers read the stream and sequence from
+ * the clear header.
  *
  * @example
  *   const target = new SealRelayTarget({ store: 'memory', pin: true });
- *   const report = await runLoad({ target, scenario: 'steady', profile: 'lan', orders: 250, ratePerSec: 2000, durationMs: 10_000 });
+ *   const report = await runLoad({ target, scenario: 'steady', profile: 'lan', orders: 25, ratePerSec: 200, durationMs: 10_000, mix: STEADY_MIX });
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decodeEnvelopeHeader } from '../../crypto/index.ts';
+import { decodeEnvelopeHeader, OutboundSenderKey, sealEnvelope, type EnvelopeHeader } from '../../crypto/index.ts';
 import { decodeServerFrame, encodeFrame } from '../../protocol/codec.ts';
-import type { PeerTarget, Publisher, Receiver, ReceiverSink, StartedServer } from '../driver/target.ts';
+import { locationOnly, partyOfReceiver, type Mix } from '../driver/mix.ts';
+import { epochNowMs } from '../driver/payload.ts';
+import type { AttachmentStats, Outgoing, PeerTarget, Publisher, Receiver, ReceiverSink, StartPlan, StartedServer } from '../driver/target.ts';
 import { PeerUnavailable } from '../driver/target.ts';
+import { LOADTEST_RELAY_ID } from '../http/signing.ts';
 import { freePort, hasBinary, serverHost, spawnServer, tsxArgs, type ServerProcess } from '../peers/process.ts';
-import { bodyBytesForEnvelope, makeFixtures, preSeal, type LoadFixtures } from './fixtures.ts';
+import { BlobUploads, prepareAttachment, type PreparedAttachment } from './attachments.ts';
+import { messageBody } from './bodies.ts';
+import { makeFixtures, partyDevice, type LoadFixtures, type LoadOrder } from './fixtures.ts';
 import { wire } from './relay-connection.ts';
-import { ACK_EVERY_MS, ErrorTally, SealPublisher, SealReceiver } from './sealrelay-clients.ts';
+import { ACK_EVERY_MS, ErrorTally, SealParty } from './sealrelay-clients.ts';
 
 const RELAY_MAIN = fileURLToPath(new URL('./relay-main.ts', import.meta.url));
+/** Sockets opened at once while setting up (each authenticates with a signature). */
+const SETUP_BATCH = 100;
+/**
+ * Blob memory of the load relay: a mix at a few thousand messages per second
+ * uploads tens of MiB of attachments a minute, past the 256 MiB default.
+ */
+const LOAD_BLOB_BUDGET_BYTES = 2 * 1024 * 1024 * 1024;
 
 export interface SealRelayOptions {
   readonly store: 'memory' | 'redis';
   readonly pin?: boolean;
   /** Extra relay settings (RelayConfigInput), e.g. rate limits for a peak scenario. */
   readonly relayConfig?: Record<string, unknown>;
-  /** Envelopes about this long (the smallest real sealed envelope is ~400 bytes). */
-  readonly envelopeBytes?: number;
   /**
    * Relay nodes on one Redis (failover): clients start on node k % nodes and try
    * the next node on every reconnect attempt; the nodes share a relay id and a
@@ -44,67 +60,135 @@ export class SealRelayTarget implements PeerTarget {
   readonly bodies = 'pre-sealed' as const;
   readonly errors = new ErrorTally();
   private fixtures: LoadFixtures | undefined;
+  private mix: Mix = locationOnly();
   private nodes: Array<{ port: number; proc: ServerProcess | undefined }> = [];
   private readonly ticketSecret = randomBytes(32).toString('hex');
   private redis: { proc: ServerProcess; dir: string } | undefined;
-  private publishers: SealPublisher[] = [];
-  private readonly receivers = new Set<SealReceiver>();
+  /** parties[order][party]: one device, one socket. */
+  private parties: SealParty[][] = [];
   private ackTicker: NodeJS.Timeout | undefined;
-  /** Size of the envelopes actually sent, for the report. */
-  envelopeBytes = 0;
+  /** envelopes[order][cls][seq - 1]. */
+  private sealed: Uint8Array[][][] = [];
+  /** The attachment of each media message, attachments[order][cls][seq - 1]. */
+  private attachments: (PreparedAttachment | undefined)[][][] = [];
+  /** Per order: the class of an envelope from its clear header. */
+  private classes: Array<Map<string, number>> = [];
+  private uploads = new BlobUploads((attempt) => this.httpUrlOf(attempt));
+  /** Size of the envelopes of each class, for the report. */
+  classBytes: number[] = [];
 
   constructor(private readonly opts: SealRelayOptions) {
     if ((opts.nodes ?? 1) > 1 && opts.store !== 'redis') throw new RangeError('several relay nodes need the redis store');
     this.name = `sealrelay-${opts.store}${(opts.nodes ?? 1) > 1 ? `-x${opts.nodes}` : ''}`;
   }
 
-  /** Where client k connects: its home node first, then the next one on each attempt. */
+  /** Size of the most frequent class's envelopes (what bench:relay hands the bare relay). */
+  get envelopeBytes(): number {
+    return this.classBytes[0] ?? 0;
+  }
+
+  /**
+   * Where client k connects: its home node first, then the next one on each
+   * attempt. Party p of order i is client i + p, so with two nodes each node is home
+   * to half the couriers and half the receivers.
+   */
   private urlFor(k: number): () => string {
     let attempt = 0;
     return () => `ws://${serverHost()}:${this.nodes[(k + attempt++) % this.nodes.length]!.port}/`;
   }
-  private envelopes: Uint8Array[][] = [];
 
   /** HTTP base URL of the running relay (autocannon runs). */
   get httpUrl(): string {
-    return `http://${serverHost()}:${this.nodes[0]!.port}`;
+    return this.httpUrlOf(0);
   }
 
-  /** The orders, devices and pre-sealed envelopes of the current run (HTTP runs and k6 fixtures reuse them). */
+  /** HTTP base URL of node `k % nodes`: an upload retried after a failover goes to the surviving node. */
+  private httpUrlOf(k: number): string {
+    return `http://${serverHost()}:${this.nodes[k % this.nodes.length]!.port}`;
+  }
+
+  /** The orders, devices and pre-sealed envelopes of class 0 (HTTP runs and k6 fixtures reuse them). */
   get loadFixtures(): { fixtures: LoadFixtures; envelopes: readonly (readonly Uint8Array[])[] } {
     if (!this.fixtures) throw new Error('start() first');
-    return { fixtures: this.fixtures, envelopes: this.envelopes };
+    return { fixtures: this.fixtures, envelopes: this.sealed.map((byClass) => byClass[0] ?? []) };
   }
 
-  async start(plan: { orders: number; receiversPerOrder: number; messagesPerOrder: number }): Promise<StartedServer> {
+  async start(plan: StartPlan): Promise<StartedServer> {
     if (this.opts.store === 'redis' && !hasBinary('redis-server')) throw new PeerUnavailable(this.name, 'apt-get install -y redis-server');
     const runId = Math.random().toString(36).slice(2, 8);
+    this.mix = plan.mix;
     this.fixtures = await makeFixtures({ orders: plan.orders, receiversPerOrder: plan.receiversPerOrder, runId });
-    const body = bodyBytesForEnvelope(this.opts.envelopeBytes ?? 256);
-    const envelopes = this.fixtures.orders.map((o) => preSeal(o, plan.messagesPerOrder, body));
-    this.envelopes = envelopes;
-    this.envelopeBytes = envelopes[0]?.[0]?.byteLength ?? 0;
-    this.warmEnvelope = envelopes[0]?.[0];
+    const orders = this.fixtures.orders;
+    this.classes = orders.map((o) => new Map(this.mix.classes.map((c, i) => [classKey(partyDevice(o, c.sender).deviceId, c.kind, c.scope), i])));
+    this.classBytes = this.mix.classes.map((_, c) => (orders[0] ? this.sampleEnvelope(orders[0], c).byteLength : 0));
+    this.preSeal(plan);
+    this.warmEnvelope = this.sealed[0]?.[0]?.[0];
     if (this.opts.store === 'redis') await this.startRedis();
     this.nodes = [];
     for (let i = 0; i < (this.opts.nodes ?? 1); i++) this.nodes.push({ port: await freePort(), proc: undefined });
     for (let i = 0; i < this.nodes.length; i++) await this.startNode(i);
-    this.publishers = this.fixtures.orders.map((o, i) => new SealPublisher(this.urlFor(i), o.publisher, this.errors, o.orderId, envelopes[i]!));
-    for (let i = 0; i < this.publishers.length; i += 50) {
-      await Promise.all(
-        this.publishers.slice(i, i + 50).map(async (p, k) => {
-          await p.openWithRetry();
-          await p.putRoster(this.fixtures!.orders[i + k]!.roster);
-        }),
-      );
-    }
+    await this.connectParties(plan.receiversPerOrder);
     this.ackTicker = setInterval(() => {
-      for (const r of this.receivers) r.flushAck();
+      for (const row of this.parties) for (const p of row) if (p.receiving) p.flushAck();
     }, ACK_EVERY_MS);
     // The last node is the one a failover keeps: sample it as "the server", the others beside it.
     const others = this.nodes.slice(0, -1).map((n, i) => ({ name: `relay-node-${i}`, pid: n.proc!.pid }));
     const sidecars = [...others, ...(this.redis ? [{ name: 'redis-server', pid: this.redis.proc.pid }] : [])];
-    return { pid: this.nodes[this.nodes.length - 1]!.proc!.pid, payloadBytes: this.envelopeBytes, ...(sidecars.length ? { sidecars } : {}) };
+    return { pid: this.nodes[this.nodes.length - 1]!.proc!.pid, classBytes: this.classBytes, ...(sidecars.length ? { sidecars } : {}) };
+  }
+
+  /** One envelope of class `cls` of `order`, on a throw-away chain: its size is what every message of the class weighs. */
+  private sampleEnvelope(order: LoadOrder, cls: number): Uint8Array {
+    const c = this.mix.classes[cls]!;
+    const sender = partyDevice(order, c.sender);
+    const senderKey = OutboundSenderKey.create({ orderId: order.orderId, epoch: 1, scope: c.scope, senderDeviceId: sender.deviceId, now: Date.now() });
+    const ref = c.attachmentBytes ? prepareAttachment(order.orderId, c.attachmentBytes).ref : undefined;
+    return sealEnvelope({ senderKey, sender: sender.keys, kind: c.kind, body: messageBody(c, 1, Date.now(), ref) });
+  }
+
+  /**
+   * Every envelope of the run, sealed now by its sender on one chain per class
+   * (index k is message k + 1 of the class), with the attachments they name
+   * encrypted now too. (Rotation every 100 messages is a client policy the relay
+   * does not enforce; rotating would only add key packages to the setup.)
+   */
+  private preSeal(plan: StartPlan): void {
+    const now = Date.now();
+    this.sealed = [];
+    this.attachments = [];
+    for (const [i, o] of this.fixtures!.orders.entries()) {
+      const envelopes: Uint8Array[][] = [];
+      const files: (PreparedAttachment | undefined)[][] = [];
+      this.mix.classes.forEach((c, cls) => {
+        const sender = partyDevice(o, c.sender);
+        const senderKey = OutboundSenderKey.create({ orderId: o.orderId, epoch: 1, scope: c.scope, senderDeviceId: sender.deviceId, now });
+        const n = plan.streamCount(i, cls);
+        const out: Uint8Array[] = [];
+        const att: (PreparedAttachment | undefined)[] = [];
+        for (let seq = 1; seq <= n; seq++) {
+          const a = c.attachmentBytes ? prepareAttachment(o.orderId, c.attachmentBytes) : undefined;
+          att.push(a);
+          out.push(sealEnvelope({ senderKey, sender: sender.keys, kind: c.kind, body: messageBody(c, seq, now, a?.ref) }));
+        }
+        envelopes.push(out);
+        files.push(att);
+      });
+      this.sealed.push(envelopes);
+      this.attachments.push(files);
+    }
+  }
+
+  /** Open every party's socket (the courier first: it carries the roster). */
+  private async connectParties(receiversPerOrder: number): Promise<void> {
+    const orders = this.fixtures!.orders;
+    const perOrder = receiversPerOrder + 1;
+    this.parties = orders.map((o, i) => Array.from({ length: perOrder }, (_, p) => new SealParty(this.urlFor(i + p), partyDevice(o, p), this.errors, o.orderId)));
+    await inBatches(orders.length, SETUP_BATCH, async (i) => {
+      const courier = this.parties[i]![0]!;
+      await courier.openWithRetry();
+      await courier.putRoster(orders[i]!.roster);
+    });
+    await inBatches(orders.length * receiversPerOrder, SETUP_BATCH, (k) => this.parties[Math.floor(k / receiversPerOrder)]![1 + (k % receiversPerOrder)]!.openWithRetry());
   }
 
   private async startRedis(): Promise<void> {
@@ -127,10 +211,11 @@ export class SealRelayTarget implements PeerTarget {
     const config = {
       host: serverHost(),
       port: node.port,
-      relayId: 'sealrelay-loadtest',
+      relayId: LOADTEST_RELAY_ID,
       ticketSecrets: [this.ticketSecret],
       trustedAuthorities: [Buffer.from(this.fixtures!.authority.publicKey).toString('hex')],
       ...(this.redis ? { redisUrl: `redis://${serverHost()}:${this.redisPort}` } : {}),
+      blobs: { memoryBudgetBytes: LOAD_BLOB_BUDGET_BYTES },
       ...this.opts.relayConfig,
     };
     const { cmd, args } = tsxArgs(RELAY_MAIN);
@@ -151,6 +236,10 @@ export class SealRelayTarget implements PeerTarget {
 
   errorCounts(): Record<string, number> {
     return this.errors.toJSON();
+  }
+
+  attachmentStats(): AttachmentStats {
+    return this.uploads.stats();
   }
 
   /** The relay-restart scenario: kill the relay (-9 by default) and start it again on the same port and store. */
@@ -176,35 +265,53 @@ export class SealRelayTarget implements PeerTarget {
   }
   private warmEnvelope: Uint8Array | undefined;
 
-  async connectPublisher(order: number): Promise<Publisher> {
-    const p = this.publishers[order];
-    if (!p) throw new RangeError(`no publisher for order ${order}: start() first`);
-    return { publish: (seq) => p.publish(seq), close: () => p.close() };
+  async connectPublisher(order: number, party: number): Promise<Publisher> {
+    const p = this.parties[order]?.[party];
+    if (!p) throw new RangeError(`no party ${party} of order ${order}: start() first`);
+    return {
+      publish: (m) => this.send(order, party, p, m),
+      // A party that also receives keeps its socket until its receiver closes.
+      close: async () => (p.receiving ? undefined : p.close()),
+    };
   }
 
-  async connectReceiver(order: number, party: number, sink: ReceiverSink): Promise<Receiver> {
-    const o = this.fixtures?.orders[order];
-    const device = o?.receivers[party];
-    if (!o || !device) throw new RangeError(`no receiver ${party} of order ${order}`);
-    const r = new SealReceiver(this.urlFor(order * 3 + party), device, this.errors, o.orderId, sink);
-    await r.openWithRetry();
-    this.receivers.add(r);
+  private send(order: number, party: number, p: SealParty, m: Outgoing): void | Promise<number> {
+    const id = `${m.cls}.${m.seq}`;
+    const envelope = this.sealed[order]?.[m.cls]?.[m.seq - 1];
+    if (!envelope) throw new RangeError(`no pre-sealed envelope for message ${m.seq} of class ${this.mix.classes[m.cls]?.name} of order ${order}`);
+    const file = this.attachments[order]?.[m.cls]?.[m.seq - 1];
+    if (!file) return p.publish(id, envelope);
+    // As an app does: the file first, then the message naming it.
+    return this.uploads.upload(partyDevice(this.fixtures!.orders[order]!, party), p.orderId, file, m.intendedMs).then(() => {
+      p.publish(id, envelope);
+      return epochNowMs();
+    });
+  }
+
+  async connectReceiver(order: number, receiver: number, sink: ReceiverSink): Promise<Receiver> {
+    const party = partyOfReceiver(receiver);
+    const p = this.parties[order]?.[party];
+    if (!p) throw new RangeError(`no receiver ${receiver} of order ${order}: start() first`);
+    const classes = this.classes[order]!;
+    p.receive({
+      sink,
+      classify: (h: EnvelopeHeader) => classes.get(classKey(h.senderDeviceId, h.kind, h.scope)),
+    });
     return {
-      interrupt: () => r.interrupt(),
-      stall: (ms) => r.stall(ms),
+      interrupt: () => p.interrupt(),
+      stall: (ms) => p.stall(ms),
       close: async () => {
-        r.flushAck();
-        this.receivers.delete(r);
-        await r.close();
+        p.flushAck();
+        await p.close();
       },
     };
   }
 
   async stop(): Promise<void> {
     clearInterval(this.ackTicker);
-    await Promise.allSettled([...this.receivers].map((r) => r.close()));
-    this.receivers.clear();
-    await Promise.allSettled(this.publishers.map((p) => p.close()));
+    this.uploads.close();
+    await Promise.allSettled(this.parties.flat().map((p) => p.close()));
+    this.parties = [];
     await Promise.allSettled(this.nodes.map((n) => n.proc?.stop()));
     this.nodes = [];
     if (this.redis) {
@@ -212,5 +319,17 @@ export class SealRelayTarget implements PeerTarget {
       rmSync(this.redis.dir, { recursive: true, force: true });
       this.redis = undefined;
     }
+    this.uploads = new BlobUploads((attempt) => this.httpUrlOf(attempt));
+  }
+}
+
+/** The stream of an envelope: its sender, kind and scope name exactly one class of an order. */
+function classKey(senderDeviceId: string, kind: string, scope: string): string {
+  return `${senderDeviceId}|${kind}|${scope}`;
+}
+
+async function inBatches(n: number, batch: number, each: (i: number) => Promise<void>): Promise<void> {
+  for (let start = 0; start < n; start += batch) {
+    await Promise.all(Array.from({ length: Math.min(batch, n - start) }, (_, k) => each(start + k)));
   }
 }

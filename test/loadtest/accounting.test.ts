@@ -53,6 +53,43 @@ describe('delivery accounting for one receiver', () => {
   });
 });
 
+describe('a receiver following several streams (message classes)', () => {
+  it('keeps order, loss and duplicates per stream: interleaving two senders is not a reordering', () => {
+    const l = new DeliveryLedger('r', 2);
+    l.onApp(1, 0, 0);
+    l.onApp(1, 1, 1);
+    l.onApp(2, 2, 1);
+    l.onApp(2, 3, 0);
+    l.onApp(2, 4, 0);
+    expect(l.tally([3, 2])).toMatchObject({ expected: 5, delivered: 4, lost: 1, duplicates: 1, reordered: 0, deliveredByStream: [2, 2] });
+  });
+
+  it('counts arrivals on a stream the receiver may not read (expected 0) as phantom, not delivered', () => {
+    const l = new DeliveryLedger('consignee', 2);
+    l.onApp(1, 0, 0);
+    l.onApp(1, 0, 1); // commercial terms, which a consignee must never see
+    expect(l.tally([1, 0])).toMatchObject({ expected: 1, delivered: 1, lost: 0, phantom: 1 });
+  });
+
+  it('is caught up after a reconnect only once every stream has what its publisher had sent', () => {
+    const l = new DeliveryLedger('r', 2);
+    l.onDisconnect(0);
+    l.onReconnect(100, [2, 1]);
+    l.onApp(1, 110, 0);
+    l.onApp(2, 120, 0);
+    expect(l.tally([2, 1]).catchUpsPending).toBe(1);
+    l.onApp(1, 150, 1);
+    expect(l.tally([2, 1])).toMatchObject({ catchUpsMs: [50], catchUpsPending: 0, reconnects: 1 });
+  });
+
+  it('ignores streams it may not read when deciding it has caught up', () => {
+    const l = new DeliveryLedger('r', 2);
+    l.onApp(1, 0, 0);
+    l.onReconnect(10, [1, 0]);
+    expect(l.tally([1, 0])).toMatchObject({ catchUpsMs: [0], catchUpsPending: 0 });
+  });
+});
+
 describe('delivery totals over receivers', () => {
   it('sums every receiver and lists only the ones with problems', () => {
     const good = feed([1, 2], 2);

@@ -3,10 +3,11 @@
  * runner's accounting is tested against known drops, duplicates and swaps without
  * any socket. Its "server pid" is this process.
  */
-import type { PeerTarget, Publisher, Receiver, ReceiverSink, StartedServer } from '../../loadtest/driver/target.ts';
+import { locationOnly, receiverReads, type Mix } from '../../loadtest/driver/mix.ts';
+import type { Outgoing, PeerTarget, Publisher, Receiver, ReceiverSink, StartPlan, StartedServer } from '../../loadtest/driver/target.ts';
 
 export interface Faults {
-  /** Drop message `seq` of every order, for every receiver. */
+  /** Drop message `seq` (of every stream) of every order, for every receiver. */
   drop?: number;
   /** Deliver message `seq` twice. */
   duplicate?: number;
@@ -14,52 +15,73 @@ export interface Faults {
   swapAfter?: number;
   /** Delay every delivery by this many ms. */
   delayMs?: number;
+  /** Also deliver every message to receivers whose role may not read it (a policy leak). */
+  leak?: boolean;
+  /** Hand attachment messages (classes with attachmentBytes) on this many ms late, as an upload would. */
+  uploadMs?: number;
 }
 
 export class FakeTarget implements PeerTarget {
   readonly name = 'fake';
   readonly bodies = 'opaque' as const;
+  /** Per order: its receivers' sinks, by receiver index. */
   private readonly sinks = new Map<number, ReceiverSink[]>();
+  private mix: Mix = locationOnly();
   constructor(private readonly faults: Faults = {}) {}
 
-  async start(): Promise<StartedServer> {
+  async start(plan: StartPlan): Promise<StartedServer> {
+    this.mix = plan.mix;
     return { pid: process.pid };
   }
 
   async connectPublisher(order: number): Promise<Publisher> {
-    let held: { seq: number; intendedMs: number } | undefined;
+    const held = new Map<number, Outgoing>();
     const f = this.faults;
-    const emit = (seq: number, intendedMs: number) => {
+    // Fan-out as the relay does it: to the receivers whose role reads the class's scope.
+    const emit = (m: Outgoing, intendedMs = m.intendedMs) => {
       const go = () => {
-        for (const s of this.sinks.get(order) ?? []) s.message({ seq, intendedMs });
+        (this.sinks.get(order) ?? []).forEach((s, r) => {
+          if (f.leak || receiverReads(this.mix, r, m.cls)) s.message({ cls: m.cls, seq: m.seq, intendedMs });
+        });
       };
       if (f.delayMs) setTimeout(go, f.delayMs);
       else go();
     };
     return {
-      publish: (seq, intendedMs) => {
-        if (seq === f.drop) return;
-        if (seq === f.swapAfter) {
-          held = { seq, intendedMs };
+      publish: (m) => {
+        if (f.uploadMs && this.mix.classes[m.cls]?.attachmentBytes) {
+          return new Promise<number>((resolve) =>
+            setTimeout(() => {
+              const at = performance.timeOrigin + performance.now();
+              emit(m, at);
+              resolve(at);
+            }, f.uploadMs),
+          );
+        }
+        if (m.seq === f.drop) return;
+        if (m.seq === f.swapAfter) {
+          held.set(m.cls, m);
           return;
         }
-        emit(seq, intendedMs);
-        if (seq === f.duplicate) emit(seq, intendedMs);
-        if (held) {
-          emit(held.seq, held.intendedMs);
-          held = undefined;
+        emit(m);
+        if (m.seq === f.duplicate) emit(m);
+        const h = held.get(m.cls);
+        if (h) {
+          emit(h);
+          held.delete(m.cls);
         }
       },
       close: async () => undefined,
     };
   }
 
-  async connectReceiver(order: number, _party: number, sink: ReceiverSink): Promise<Receiver> {
+  async connectReceiver(order: number, receiver: number, sink: ReceiverSink): Promise<Receiver> {
     const list = this.sinks.get(order) ?? [];
-    list.push(sink);
+    list[receiver] = sink;
     this.sinks.set(order, list);
     return { close: async () => undefined };
   }
+
 
   async stop(): Promise<void> {
     this.sinks.clear();

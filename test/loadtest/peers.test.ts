@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { STEADY_MIX } from '../../loadtest/driver/mix.ts';
 import { runLoad } from '../../loadtest/driver/run.ts';
 import { WsRelayPeer } from '../../loadtest/peers/ws-peers.ts';
 import { invalidOnlyBecauseHostIsSaturated, preferDriverScheduling, untilValid } from './valid-run.ts';
@@ -22,5 +23,20 @@ describe.each(['bare-uws', 'ws'] as const)('the %s peer on loopback', (name) => 
     }
     expect(r.serverRssBytes).toBeGreaterThan(0);
     expect(r.latencyMs.p50).toBeGreaterThan(0);
+  }, 60_000);
+});
+
+describe('the bare-uws peer under the steady mix', () => {
+  it('carries each class at its envelope size to the receivers whose role reads its scope, and no others', async () => {
+    const r = await untilValid(
+      () => runLoad({ target: new WsRelayPeer('bare-uws'), scenario: 'test', profile: 'lan', orders: 10, ratePerSec: 200, durationMs: 2500, mix: STEADY_MIX }),
+      (r) => {
+        const byPolicy = r.mix!.classes.reduce((n, c) => n + c.sent * c.receivers, 0);
+        expect(r).toMatchObject({ expected: byPolicy, delivered: byPolicy, lost: 0, duplicates: 0, reordered: 0, phantom: 0 });
+        expect(r.expected).toBeLessThan(r.sent * 3); // the consignee is not subscribed to the commercial terms
+      },
+    );
+    expect(r.mix!.classes.map((c) => c.bytes)).toEqual(STEADY_MIX.classes.map((c) => c.bytes));
+    if (!invalidOnlyBecauseHostIsSaturated(r)) expect(r.valid).toBe(true);
   }, 60_000);
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { RunReportSchema } from '../../loadtest/driver/report.ts';
+import { STEADY_MIX } from '../../loadtest/driver/mix.ts';
+import { RunReportSchema, type RunReport } from '../../loadtest/driver/report.ts';
 import { runLoad } from '../../loadtest/driver/run.ts';
 import { FakeTarget } from './fake-target.ts';
 import { preferDriverScheduling, untilValid } from './valid-run.ts';
@@ -73,3 +74,41 @@ describe('latency percentiles', () => {
     expect(p.max).toBeCloseTo(100, 1);
   });
 });
+
+describe('a run of the steady mix', () => {
+  const mixRun = { ...base, orders: 4, ratePerSec: 2000, durationMs: 500, mix: STEADY_MIX } as const;
+  const expectedByPolicy = (r: RunReport) => r.mix!.classes.reduce((n, c) => n + c.sent * c.receivers, 0);
+
+  it('expects each message only at the receivers whose role reads its scope, and gets exactly that', async () => {
+    const r = await runLoad({ ...mixRun, target: new FakeTarget() });
+    const terms = r.mix!.classes.find((c) => c.name === 'terms-shipper')!;
+    expect(terms).toMatchObject({ scope: 'commercial', receivers: 2 });
+    expect(r.mix!.classes.filter((c) => c.scope === 'shared').every((c) => c.receivers === 3)).toBe(true);
+    expect(r.expected).toBe(expectedByPolicy(r));
+    expect(r.expected).toBeLessThan(r.sent * 3); // not everyone gets everything
+    expect(r).toMatchObject({ delivered: r.expected, lost: 0, duplicates: 0, reordered: 0, phantom: 0 });
+    for (const c of r.mix!.classes) expect(c.delivered, c.name).toBe(c.expected);
+  });
+
+  it('counts a commercial message that reaches the consignee as phantom', async () => {
+    const r = await runLoad({ ...mixRun, target: new FakeTarget({ leak: true }) });
+    const terms = r.mix!.classes.find((c) => c.name === 'terms-shipper')!;
+    expect(r.phantom).toBe(terms.sent); // one consignee per order saw each of them
+    expect(r.delivered).toBe(r.expected);
+  });
+
+  it('keeps each class its own sequence: a swap inside one class is one reordering per receiver of it', async () => {
+    const r = await runLoad({ ...mixRun, target: new FakeTarget({ swapAfter: 2 }) });
+    expect(r.lost).toBe(0); // every stream of every order had a 3rd message to release its 2nd
+    expect(r.reordered).toBe(r.mix!.classes.reduce((n, c) => n + 4 * c.receivers, 0)); // 4 orders
+    expect(r.duplicates).toBe(0);
+  });
+
+  it('measures an attachment message from when its upload handed it on', async () => {
+    const r = await runLoad({ ...mixRun, target: new FakeTarget({ uploadMs: 300 }) });
+    expect(r.mix!.classes.find((c) => c.name === 'photo-courier')!.sent).toBeGreaterThan(0);
+    expect(r).toMatchObject({ lost: 0, delivered: r.expected });
+    expect(r.latencyMs.max).toBeLessThan(250); // the 300 ms upload is not delivery latency
+  });
+});
+

@@ -7,7 +7,7 @@ import { decodeClientFrame, encodeFrame } from '../../protocol/codec.ts';
 import type { ClientFrame, ServerFrame } from '../../protocol/frames.ts';
 import type { Received } from '../../loadtest/driver/target.ts';
 import { makeDevice } from '../../loadtest/targets/fixtures.ts';
-import { ErrorTally, SealReceiver, backoffMs } from '../../loadtest/targets/sealrelay-clients.ts';
+import { ErrorTally, SealParty, backoffMs } from '../../loadtest/targets/sealrelay-clients.ts';
 import { wire } from '../../loadtest/targets/relay-connection.ts';
 
 // A scripted fake relay (libsignal's FakeChat idea): answers connect with welcome
@@ -66,7 +66,8 @@ describe('the load receiver', () => {
     });
     cleanup.push(relay.close);
     const got: Received[] = [];
-    const r = new SealReceiver(() => relay.url, device, new ErrorTally(), 'o', { message: (m) => got.push(m), disconnected: () => undefined, reconnected: () => undefined });
+    const r = new SealParty(() => relay.url, device, new ErrorTally(), 'o');
+    r.receive({ sink: { message: (m) => got.push(m), disconnected: () => undefined, reconnected: () => undefined }, classify: () => 0 });
     cleanup.push(() => r.close());
     await r.open();
     await expect.poll(() => got.length, { timeout: 5000 }).toBe(6);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { STEADY_MIX } from '../../loadtest/driver/mix.ts';
 import { runLoad } from '../../loadtest/driver/run.ts';
 import { RunReportSchema } from '../../loadtest/driver/report.ts';
 import { planScenario } from '../../loadtest/scenarios.ts';
@@ -35,4 +36,18 @@ describe('sealrelay-memory on lan', () => {
     expect(r).toMatchObject({ lost: 0, duplicates: 0, reordered: 0, reconnects: 15, catchUpsPending: 0 });
     expect(r.delivered).toBe(r.expected);
   }, 120_000);
+
+  it('runs the steady mix: chat from three parties, commercial terms only to those who may read them, photos uploaded over HTTP first', async () => {
+    const target = new SealRelayTarget({ store: 'memory' });
+    const plan = planScenario('steady', target, 4000);
+    const r = await runLoad({ target, scenario: 'steady', profile: 'lan', orders: 6, ratePerSec: 150, durationMs: 4000, arrival: plan.arrival, mix: STEADY_MIX, drainMs: 5000 });
+    expect(r).toMatchObject({ bodies: 'pre-sealed', lost: 0, duplicates: 0, reordered: 0, phantom: 0 });
+    expect(r.expected).toBe(r.mix!.classes.reduce((n, c) => n + c.sent * c.receivers, 0));
+    expect(r.delivered).toBe(r.expected);
+    for (const c of r.mix!.classes) expect(c.bytes, c.name).toBe(STEADY_MIX.classes.find((x) => x.name === c.name)!.bytes);
+    const photos = r.mix!.classes.find((c) => c.name === 'photo-courier')!.sent;
+    expect(r.attachments).toMatchObject({ uploads: photos, failed: 0, pending: 0 });
+    expect(r.attachments!.bytes).toBeGreaterThanOrEqual(photos * 64 * 1024);
+  }, 120_000);
 });
+
