@@ -1,5 +1,5 @@
 /**
- * `npm run loadtest -- --scenario S --profile P [--target T --rate R --duration D --orders N --mix steady|location --store memory|redis --nodes 1|2 --outage-scale F --json]`
+ * `npm run loadtest -- --scenario S --profile P [--target T --rate R --duration D --orders N --mix steady|location --bodies pre-sealed|sdk --store memory|redis --nodes 1|2 --outage-scale F --json]`
  *
  * Runs one scenario against one target on one network profile (impaired profiles
  * in network namespaces, as root; outages start when the network is built, a few
@@ -39,6 +39,7 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '30' },
     orders: { type: 'string', default: '25' },
     mix: { type: 'string', default: 'steady' },
+    bodies: { type: 'string', default: 'pre-sealed' },
     store: { type: 'string', default: 'memory' },
     nodes: { type: 'string', default: '1' },
     seed: { type: 'string', default: '1' },
@@ -90,6 +91,9 @@ const orders = Number(values.orders);
 if (!(rate > 0) || !(durationMs > 0) || !(orders >= 1)) die('--rate, --duration (s) and --orders must be positive numbers');
 if (!(values.mix! in MIXES)) die(`unknown mix "${values.mix}"; one of ${Object.keys(MIXES).join(', ')}`);
 const mix = MIXES[values.mix as MixName];
+const bodies = values.bodies as 'pre-sealed' | 'sdk';
+if (bodies !== 'pre-sealed' && bodies !== 'sdk') die('--bodies is pre-sealed or sdk');
+if (bodies === 'sdk' && values.target !== 'sealrelay') die('--bodies sdk needs --target sealrelay: the peers carry opaque bytes');
 
 const pinned = canPin() && pinSelfToDriverCore();
 const makeTarget = (): PeerTarget => {
@@ -100,6 +104,7 @@ const makeTarget = (): PeerTarget => {
         store,
         pin: pinned,
         nodes: nodes as 1 | 2,
+        bodies,
         relayConfig: scenario === 'peak' ? { rateLimits: { publishPerSecond: 1000, publishBurst: 2000, framesPerSecond: 2000, framesBurst: 4000 } } : {},
       });
     case 'bare-uws':

@@ -4,7 +4,7 @@
  * profile runs through the loadtest CLI in its own process (impaired profiles
  * need the namespace re-exec the CLI does).
  *
- *   npx tsx loadtest/bench/profiles.ts --profiles lan,3g-average,courier-flaky --scenario steady --rate 20 --duration 60 --orders 25 [--target sealrelay] [--store memory] [--mix steady] [--outage-scale 1]
+ *   npx tsx loadtest/bench/profiles.ts --profiles lan,3g-average,courier-flaky --scenario steady --rate 20 --duration 60 --orders 25 [--target sealrelay] [--store memory] [--mix steady] [--bodies pre-sealed] [--outage-scale 1]
  */
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -28,11 +28,12 @@ const { values } = parseArgs({
     orders: { type: 'string', default: '25' },
     'outage-scale': { type: 'string', default: '1' },
     mix: { type: 'string', default: 'steady' },
+    bodies: { type: 'string', default: 'pre-sealed' },
   },
 });
 
 function runProfile(profile: string): Promise<RunReport | string> {
-  const args = ['--import', 'tsx', CLI, '--profile', profile, '--scenario', values.scenario!, '--target', values.target!, '--store', values.store!, '--rate', values.rate!, '--duration', values.duration!, '--orders', values.orders!, '--outage-scale', values['outage-scale']!, '--mix', values.mix!, '--json'];
+  const args = ['--import', 'tsx', CLI, '--profile', profile, '--scenario', values.scenario!, '--target', values.target!, '--store', values.store!, '--rate', values.rate!, '--duration', values.duration!, '--orders', values.orders!, '--outage-scale', values['outage-scale']!, '--mix', values.mix!, '--bodies', values.bodies!, '--json'];
   return new Promise((resolve) => {
     execFile(process.execPath, args, { maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       try {

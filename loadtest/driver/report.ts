@@ -73,6 +73,8 @@ export const RunReportSchema = z.object({
   valid: z.boolean(),
   invalidReasons: z.array(z.string()),
   worstReceivers: z.array(z.object({ receiver: z.string(), expected: z.number(), delivered: z.number(), lost: z.number(), duplicates: z.number(), reordered: z.number() })),
+  /** bodies 'sdk': deliveries the receivers could not open (signature, AEAD, key package, schema), total and by code. Any makes the run invalid. */
+  openFailures: z.object({ total: z.number().int(), byCode: z.record(z.string(), z.number()) }).optional(),
   /** Attachment uploads (signed HTTP to the relay's blob endpoint) before attachment messages. */
   attachments: z
     .object({

@@ -265,6 +265,7 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
   progress.finish();
 
   const clientErrors = { ...o.target.errorCounts?.() }; // before shutdown adds its own SERVER_RESTARTING
+  const openFailures = o.target.openFailures?.();
   const attachments = o.target.attachmentStats?.();
   await Promise.allSettled([...publishers.map((p) => p.close()), ...receivers.map((r) => r.close())]);
   if (!o.keepRunning) await o.target.stop();
@@ -282,6 +283,8 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
   if (driverSaturated) invalidReasons.push(`driver used ${(driverUse.cpuCores * 100).toFixed(0)}% of a core: it measured itself`);
   if (unknown > 0) invalidReasons.push(`${unknown} deliveries could not be matched to a send`);
   if (latency.overflowCount > 0) invalidReasons.push(`${latency.overflowCount} latencies exceeded 60 s`);
+  const openFailed = Object.values(openFailures ?? {}).reduce((a, b) => a + b, 0);
+  if (openFailed > 0) invalidReasons.push(`${openFailed} deliveries did not decrypt and verify (${JSON.stringify(openFailures)})`);
   // CPU was sampled over the measured window only, so divide by what was delivered in it.
   const perDelivery = (u: ProcUsage) => (measuredDeliveries > 0 ? round2(u.cpuUs / measuredDeliveries) : 0);
   const mostFrequent = mix.classes.reduce((best, c, i) => (c.weight > mix.classes[best]!.weight ? i : best), 0);
@@ -342,6 +345,7 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
     lag: { sends: lagSummary.sends, late: lagSummary.late, maxLagMs: lagSummary.maxLagMs, meanLagMs: lagSummary.meanLagMs },
     valid: invalidReasons.length === 0,
     invalidReasons,
+    ...(openFailures ? { openFailures: { total: openFailed, byCode: openFailures } } : {}),
     ...(attachments && attachments.uploads + attachments.failed + attachments.pending > 0 ? { attachments } : {}),
     ...(Object.keys(clientErrors).length > 0 ? { clientErrors } : {}),
     worstReceivers: totals.worst.map((w) => ({ receiver: w.receiver, expected: w.expected, delivered: w.delivered, lost: w.lost, duplicates: w.duplicates, reordered: w.reordered })),

@@ -79,6 +79,12 @@ export interface PeerTarget {
   start(plan: StartPlan): Promise<StartedServer>;
   /** Error codes the server sent the clients during the run (sealrelay: from the error table). */
   errorCounts?(): Record<string, number>;
+  /**
+   * Messages the receivers could not open (bodies: 'sdk': signature, AEAD, key
+   * package or schema failures), by code; undefined when nothing is opened
+   * (bodies read in the clear). Any failure makes the run invalid.
+   */
+  openFailures?(): Record<string, number> | undefined;
   /** Attachment uploads (targets that upload blobs before attachment messages). */
   attachmentStats?(): AttachmentStats;
   /** Exercise the client-side decode paths once before the clock starts (optional). */

@@ -21,11 +21,14 @@ const FIRST_REQUEST_RID = 1_000_001;
 
 /**
  * What a receiving party does with what arrives. `classify` names the stream of
- * an envelope from its clear header (undefined: no stream of this run).
+ * an envelope from its clear header (undefined: no stream of this run). `open`,
+ * when given (bodies 'sdk'), verifies, decrypts and schema-checks a message
+ * before it is handed on, in order; false means it did not open.
  */
 export interface InboxOptions {
   readonly sink: ReceiverSink;
   classify(h: EnvelopeHeader): number | undefined;
+  open?(m: DeliveredMessage): Promise<boolean>;
 }
 
 /** A request frame without its rid (the party numbers requests itself). */
@@ -33,13 +36,17 @@ type Request = Extract<ClientFrame, { rid: number }> extends infer F ? (F extend
 
 export class SealParty extends Reconnecting {
   private inbox: InboxOptions | undefined;
-  /** Highest relay seq handed to the application: everything up to it arrived, in order. */
+  /** Highest relay seq taken in order: everything up to it arrived. */
   private lastSeq = 0;
+  /** Highest relay seq handed to the application (after opening, with bodies 'sdk'): what is acked. */
+  private readSeq = 0;
   private ackedSeq = 0;
   private reconnecting = false;
   /** rid of the latest `sub`: deliver frames before its `subscribed` are the old subscription's. */
   private subRid = 0;
   private live = false;
+  /** Messages waiting to be opened and handed on, in order (bodies 'sdk'). */
+  private handing: Promise<void> = Promise.resolve();
 
   /** clientMsgId → envelope, until the relay acknowledges it (insertion order is send order). */
   private readonly unacked = new Map<string, Uint8Array>();
@@ -112,17 +119,31 @@ export class SealParty extends Reconnecting {
 
   /** Called by the target's shared ticker. */
   flushAck(): void {
-    if (this.lastSeq > this.ackedSeq && this.conn) {
-      this.conn.send({ t: 'ack', order: this.orderId, seq: this.lastSeq });
-      this.ackedSeq = this.lastSeq;
+    if (this.readSeq > this.ackedSeq && this.conn) {
+      this.conn.send({ t: 'ack', order: this.orderId, seq: this.readSeq });
+      this.ackedSeq = this.readSeq;
     }
+  }
+
+  /** Hand on in order: at once for headers read in the clear, behind the previous ones when messages are opened first. */
+  private handOn(m: DeliveredMessage, inbox: InboxOptions): void {
+    const deliver = (opened: boolean) => {
+      this.readSeq = Math.max(this.readSeq, m.seq);
+      if (!opened) return; // counted by the opener; the application never sees it
+      const h = decodeEnvelopeHeader(m.envelope);
+      inbox.sink.message({ wireSeq: m.seq, cls: inbox.classify(h) ?? Number.MAX_SAFE_INTEGER, seq: h.index + 1 });
+    };
+    if (!inbox.open) return deliver(true);
+    const open = inbox.open.bind(inbox);
+    this.handing = this.handing.then(() => open(m).then(deliver));
   }
 
   private onDeliver(messages: readonly DeliveredMessage[], inbox: InboxOptions): void {
     for (const m of messages) {
       if (m.seq <= this.lastSeq) {
         // A redelivery (replay overlapping live traffic): the ledger counts it on the wire, the app never sees it.
-        inbox.sink.message({ wireSeq: m.seq, seq: 0 });
+        if (inbox.open) this.handing = this.handing.then(() => inbox.sink.message({ wireSeq: m.seq, seq: 0 }));
+        else inbox.sink.message({ wireSeq: m.seq, seq: 0 });
         continue;
       }
       if (m.prev > this.lastSeq) {
@@ -131,9 +152,7 @@ export class SealParty extends Reconnecting {
         return;
       }
       this.lastSeq = m.seq;
-      // The stream and its sequence from the clear header: sender-key chain index + 1.
-      const h = decodeEnvelopeHeader(m.envelope);
-      inbox.sink.message({ wireSeq: m.seq, cls: inbox.classify(h) ?? Number.MAX_SAFE_INTEGER, seq: h.index + 1 });
+      this.handOn(m, inbox);
     }
   }
 

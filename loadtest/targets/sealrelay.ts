@@ -6,12 +6,13 @@
  * and, if it receives, resumes with afterSeq and acks cumulatively. Attachment
  * messages upload their encrypted blob over signed HTTP first.
  *
- * Bodies are `pre-sealed`: every envelope sealed before the clock starts, so the
- * driver spends its core on sockets; receivers read the stream and sequence from
- * the clear header.
+ * Bodies are either `pre-sealed` (every envelope sealed before the clock starts,
+ * so the driver spends its core on sockets; receivers read the stream and
+ * sequence from the clear header) or `sdk` (sealed at send time, opened —
+ * verified, decrypted, schema-checked — by every receiver; sdk-bodies.ts).
  *
  * @example
- *   const target = new SealRelayTarget({ store: 'memory', pin: true });
+ *   const target = new SealRelayTarget({ store: 'memory', pin: true, bodies: 'sdk' });
  *   const report = await runLoad({ target, scenario: 'steady', profile: 'lan', orders: 25, ratePerSec: 200, durationMs: 10_000, mix: STEADY_MIX });
  */
 import { randomBytes } from 'node:crypto';
@@ -20,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeEnvelopeHeader, OutboundSenderKey, sealEnvelope, type EnvelopeHeader } from '../../crypto/index.ts';
+import { decodeBody, type AttachmentRef } from '../../client/messages.ts';
 import { decodeServerFrame, encodeFrame } from '../../protocol/codec.ts';
 import { locationOnly, partyOfReceiver, type Mix } from '../driver/mix.ts';
 import { epochNowMs } from '../driver/payload.ts';
@@ -32,6 +34,7 @@ import { messageBody } from './bodies.ts';
 import { makeFixtures, partyDevice, type LoadFixtures, type LoadOrder } from './fixtures.ts';
 import { wire } from './relay-connection.ts';
 import { ACK_EVERY_MS, ErrorTally, SealParty } from './sealrelay-clients.ts';
+import { SdkOrder } from './sdk-bodies.ts';
 
 const RELAY_MAIN = fileURLToPath(new URL('./relay-main.ts', import.meta.url));
 /** Sockets opened at once while setting up (each authenticates with a signature). */
@@ -42,11 +45,15 @@ const SETUP_BATCH = 100;
  */
 const LOAD_BLOB_BUDGET_BYTES = 2 * 1024 * 1024 * 1024;
 
+export type Bodies = 'pre-sealed' | 'sdk';
+
 export interface SealRelayOptions {
   readonly store: 'memory' | 'redis';
   readonly pin?: boolean;
   /** Extra relay settings (RelayConfigInput), e.g. rate limits for a peak scenario. */
   readonly relayConfig?: Record<string, unknown>;
+  /** How bodies are made (default 'pre-sealed'). */
+  readonly bodies?: Bodies;
   /**
    * Relay nodes on one Redis (failover): clients start on node k % nodes and try
    * the next node on every reconnect attempt; the nodes share a relay id and a
@@ -57,8 +64,10 @@ export interface SealRelayOptions {
 
 export class SealRelayTarget implements PeerTarget {
   readonly name: string;
-  readonly bodies = 'pre-sealed' as const;
+  readonly bodies: Bodies;
   readonly errors = new ErrorTally();
+  /** bodies 'sdk': deliveries that did not open, by code. */
+  readonly openErrors = new ErrorTally();
   private fixtures: LoadFixtures | undefined;
   private mix: Mix = locationOnly();
   private nodes: Array<{ port: number; proc: ServerProcess | undefined }> = [];
@@ -67,10 +76,11 @@ export class SealRelayTarget implements PeerTarget {
   /** parties[order][party]: one device, one socket. */
   private parties: SealParty[][] = [];
   private ackTicker: NodeJS.Timeout | undefined;
-  /** envelopes[order][cls][seq - 1]. */
+  /** bodies 'pre-sealed': envelopes[order][cls][seq - 1]. */
   private sealed: Uint8Array[][][] = [];
-  /** The attachment of each media message, attachments[order][cls][seq - 1]. */
+  /** bodies 'pre-sealed': the attachment of each media message, attachments[order][cls][seq - 1]. */
   private attachments: (PreparedAttachment | undefined)[][][] = [];
+  private sdk: SdkOrder[] = [];
   /** Per order: the class of an envelope from its clear header. */
   private classes: Array<Map<string, number>> = [];
   private uploads = new BlobUploads((attempt) => this.httpUrlOf(attempt));
@@ -80,6 +90,7 @@ export class SealRelayTarget implements PeerTarget {
   constructor(private readonly opts: SealRelayOptions) {
     if ((opts.nodes ?? 1) > 1 && opts.store !== 'redis') throw new RangeError('several relay nodes need the redis store');
     this.name = `sealrelay-${opts.store}${(opts.nodes ?? 1) > 1 ? `-x${opts.nodes}` : ''}`;
+    this.bodies = opts.bodies ?? 'pre-sealed';
   }
 
   /** Size of the most frequent class's envelopes (what bench:relay hands the bare relay). */
@@ -117,12 +128,18 @@ export class SealRelayTarget implements PeerTarget {
     if (this.opts.store === 'redis' && !hasBinary('redis-server')) throw new PeerUnavailable(this.name, 'apt-get install -y redis-server');
     const runId = Math.random().toString(36).slice(2, 8);
     this.mix = plan.mix;
+    const now = Date.now();
     this.fixtures = await makeFixtures({ orders: plan.orders, receiversPerOrder: plan.receiversPerOrder, runId });
     const orders = this.fixtures.orders;
     this.classes = orders.map((o) => new Map(this.mix.classes.map((c, i) => [classKey(partyDevice(o, c.sender).deviceId, c.kind, c.scope), i])));
     this.classBytes = this.mix.classes.map((_, c) => (orders[0] ? this.sampleEnvelope(orders[0], c).byteLength : 0));
-    this.preSeal(plan);
-    this.warmEnvelope = this.sealed[0]?.[0]?.[0];
+    if (this.bodies === 'pre-sealed') this.preSeal(plan);
+    else {
+      const trusted = [this.fixtures.authority.publicKey];
+      this.sdk = [];
+      for (const o of orders) this.sdk.push(await SdkOrder.create(o, this.mix, trusted, now));
+    }
+    this.warmEnvelope = this.sealed[0]?.[0]?.[0] ?? (orders[0] ? this.sampleEnvelope(orders[0], 0) : undefined);
     if (this.opts.store === 'redis') await this.startRedis();
     this.nodes = [];
     for (let i = 0; i < (this.opts.nodes ?? 1); i++) this.nodes.push({ port: await freePort(), proc: undefined });
@@ -143,6 +160,7 @@ export class SealRelayTarget implements PeerTarget {
     const sender = partyDevice(order, c.sender);
     const senderKey = OutboundSenderKey.create({ orderId: order.orderId, epoch: 1, scope: c.scope, senderDeviceId: sender.deviceId, now: Date.now() });
     const ref = c.attachmentBytes ? prepareAttachment(order.orderId, c.attachmentBytes).ref : undefined;
+    this.warmRef ??= ref;
     return sealEnvelope({ senderKey, sender: sender.keys, kind: c.kind, body: messageBody(c, 1, Date.now(), ref) });
   }
 
@@ -178,7 +196,7 @@ export class SealRelayTarget implements PeerTarget {
     }
   }
 
-  /** Open every party's socket (the courier first: it carries the roster). */
+  /** Open every party's socket (the courier first: it carries the roster), then hand out sender keys (bodies 'sdk'). */
   private async connectParties(receiversPerOrder: number): Promise<void> {
     const orders = this.fixtures!.orders;
     const perOrder = receiversPerOrder + 1;
@@ -189,6 +207,17 @@ export class SealRelayTarget implements PeerTarget {
       await courier.putRoster(orders[i]!.roster);
     });
     await inBatches(orders.length * receiversPerOrder, SETUP_BATCH, (k) => this.parties[Math.floor(k / receiversPerOrder)]![1 + (k % receiversPerOrder)]!.openWithRetry());
+    if (this.bodies !== 'sdk') return;
+    const senders = [...new Set(this.mix.classes.map((c) => c.sender))];
+    await inBatches(orders.length, SETUP_BATCH, async (i) => {
+      for (const p of senders) await this.sdk[i]!.putKeyPackages(p, this.parties[i]![p]!);
+    });
+    await inBatches(orders.length * receiversPerOrder, SETUP_BATCH, async (k) => {
+      const i = Math.floor(k / receiversPerOrder);
+      const party = partyOfReceiver(k % receiversPerOrder);
+      const failed = await this.sdk[i]!.fetchKeyPackages(party, this.parties[i]![party]!);
+      if (failed > 0) this.openErrors.add('KEY_PACKAGE_INVALID');
+    });
   }
 
   private async startRedis(): Promise<void> {
@@ -238,6 +267,10 @@ export class SealRelayTarget implements PeerTarget {
     return this.errors.toJSON();
   }
 
+  openFailures(): Record<string, number> | undefined {
+    return this.bodies === 'sdk' ? this.openErrors.toJSON() : undefined;
+  }
+
   attachmentStats(): AttachmentStats {
     return this.uploads.stats();
   }
@@ -262,8 +295,15 @@ export class SealRelayTarget implements PeerTarget {
       decodeServerFrame(encodeFrame({ t: 'puback', order: 'warm', clientMsgId: String(i), seq: i + 1, duplicate: false }));
       decodeEnvelopeHeader(env);
     }
+    // bodies 'sdk': the SDK's body schemas compile on first use too.
+    if (this.bodies !== 'sdk') return;
+    for (const c of this.mix.classes) {
+      if (c.attachmentBytes && !this.warmRef) continue;
+      for (let i = 0; i < 50; i++) decodeBody(c.kind, messageBody(c, i + 1, Date.now(), c.attachmentBytes ? this.warmRef : undefined));
+    }
   }
   private warmEnvelope: Uint8Array | undefined;
+  private warmRef: AttachmentRef | undefined;
 
   async connectPublisher(order: number, party: number): Promise<Publisher> {
     const p = this.parties[order]?.[party];
@@ -276,15 +316,26 @@ export class SealRelayTarget implements PeerTarget {
   }
 
   private send(order: number, party: number, p: SealParty, m: Outgoing): void | Promise<number> {
+    const c = this.mix.classes[m.cls]!;
     const id = `${m.cls}.${m.seq}`;
-    const envelope = this.sealed[order]?.[m.cls]?.[m.seq - 1];
-    if (!envelope) throw new RangeError(`no pre-sealed envelope for message ${m.seq} of class ${this.mix.classes[m.cls]?.name} of order ${order}`);
-    const file = this.attachments[order]?.[m.cls]?.[m.seq - 1];
-    if (!file) return p.publish(id, envelope);
-    // As an app does: the file first, then the message naming it.
+    if (this.bodies === 'pre-sealed') {
+      const envelope = this.sealed[order]?.[m.cls]?.[m.seq - 1];
+      if (!envelope) throw new RangeError(`no pre-sealed envelope for message ${m.seq} of class ${c.name} of order ${order}`);
+      const file = this.attachments[order]?.[m.cls]?.[m.seq - 1];
+      if (!file) return p.publish(id, envelope);
+      return this.uploads.upload(partyDevice(this.fixtures!.orders[order]!, party), p.orderId, file, m.intendedMs).then(() => {
+        p.publish(id, envelope);
+        return epochNowMs();
+      });
+    }
+    const sdk = this.sdk[order]!;
+    if (!c.attachmentBytes) return p.publish(id, sdk.seal(m.cls, m.seq, messageBody(c, m.seq, m.intendedMs)));
+    // As an app does: encrypt the file, upload it, then seal and send the message naming it.
+    const file = prepareAttachment(p.orderId, c.attachmentBytes);
     return this.uploads.upload(partyDevice(this.fixtures!.orders[order]!, party), p.orderId, file, m.intendedMs).then(() => {
-      p.publish(id, envelope);
-      return epochNowMs();
+      const at = epochNowMs();
+      p.publish(id, sdk.seal(m.cls, m.seq, messageBody(c, m.seq, at, file.ref)));
+      return at;
     });
   }
 
@@ -296,6 +347,7 @@ export class SealRelayTarget implements PeerTarget {
     p.receive({
       sink,
       classify: (h: EnvelopeHeader) => classes.get(classKey(h.senderDeviceId, h.kind, h.scope)),
+      ...(this.bodies === 'sdk' ? { open: this.sdk[order]!.opener(party, p, this.openErrors) } : {}),
     });
     return {
       interrupt: () => p.interrupt(),

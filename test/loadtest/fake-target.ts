@@ -19,6 +19,8 @@ export interface Faults {
   leak?: boolean;
   /** Hand attachment messages (classes with attachmentBytes) on this many ms late, as an upload would. */
   uploadMs?: number;
+  /** What the target says its receivers could not open. */
+  openFailures?: Record<string, number>;
 }
 
 export class FakeTarget implements PeerTarget {
@@ -82,6 +84,9 @@ export class FakeTarget implements PeerTarget {
     return { close: async () => undefined };
   }
 
+  openFailures(): Record<string, number> | undefined {
+    return this.faults.openFailures;
+  }
 
   async stop(): Promise<void> {
     this.sinks.clear();

@@ -110,5 +110,12 @@ describe('a run of the steady mix', () => {
     expect(r).toMatchObject({ lost: 0, delivered: r.expected });
     expect(r.latencyMs.max).toBeLessThan(250); // the 300 ms upload is not delivery latency
   });
+
+  it('is invalid when a receiver could not open a message (bodies sdk)', async () => {
+    const r = await runLoad({ ...mixRun, target: new FakeTarget({ openFailures: { DECRYPT_FAILED: 2 } }) });
+    expect(r.valid).toBe(false);
+    expect(r.openFailures).toEqual({ total: 2, byCode: { DECRYPT_FAILED: 2 } });
+    expect(r.invalidReasons.join()).toMatch(/2 deliveries did not decrypt and verify/);
+  });
 });
 

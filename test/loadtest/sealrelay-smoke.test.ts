@@ -51,3 +51,14 @@ describe('sealrelay-memory on lan', () => {
   }, 120_000);
 });
 
+describe('sealrelay-memory with bodies sealed and opened by the SDK', () => {
+  it('delivers the steady mix with every message verified and decrypted by every receiver, and says so', async () => {
+    const target = new SealRelayTarget({ store: 'memory', bodies: 'sdk' });
+    const plan = planScenario('steady', target, 4000);
+    const r = await runLoad({ target, scenario: 'steady', profile: 'lan', orders: 6, ratePerSec: 100, durationMs: 4000, arrival: plan.arrival, mix: STEADY_MIX, drainMs: 5000 });
+    expect(r).toMatchObject({ bodies: 'sdk', lost: 0, duplicates: 0, reordered: 0, phantom: 0, openFailures: { total: 0, byCode: {} } });
+    expect(r.delivered).toBe(r.expected);
+    expect(r.attachments?.uploads).toBe(r.mix!.classes.find((c) => c.name === 'photo-courier')!.sent);
+  }, 120_000);
+});
+
