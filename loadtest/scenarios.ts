@@ -41,6 +41,7 @@ export function planScenario(name: ScenarioName, target: PeerTarget, durationMs:
             atMs: third,
             name: 'every receiver drops its socket at once',
             run: (ctx) => {
+              ctx.markStorm('every receiver drops its socket at once');
               for (const r of ctx.receivers) r.interrupt?.();
             },
           },

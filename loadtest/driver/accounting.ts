@@ -33,6 +33,8 @@ export interface ReceiverTally {
   readonly wireMessages: number;
   readonly wireRedeliveries: number;
   readonly reconnects: number;
+  /** Reconnects that resumed the session with a ticket instead of authenticating again. */
+  readonly resumed: number;
   /** Time disconnected, per reconnect, ms. */
   readonly downtimesMs: readonly number[];
   /** Time from each reconnect until everything sent before it had arrived, ms. */
@@ -76,6 +78,13 @@ class StreamView {
   contiguous = 0;
 }
 
+/** One reconnect: when, whether the client resumed its session (a resumption ticket), and when it had caught up. */
+export interface ReconnectRecord {
+  readonly at: number;
+  readonly resumed: boolean;
+  caughtUpAt?: number;
+}
+
 export class DeliveryLedger {
   private readonly wireSeen = new SeqSet();
   private readonly streams: StreamView[];
@@ -84,9 +93,9 @@ export class DeliveryLedger {
   private disconnectedAt: number | undefined;
   private readonly downtimes: number[] = [];
   private readonly catchUps: number[] = [];
-  private reconnects = 0;
-  /** The catch-up in progress: since when, per-stream targets and how many streams are still short of theirs. */
-  private catchUp: { since: number; targets: readonly number[]; behind: number } | undefined;
+  private readonly log: ReconnectRecord[] = [];
+  /** The catch-up in progress: per-stream targets and how many streams are still short of theirs. */
+  private catchUp: { record: ReconnectRecord; targets: readonly number[]; behind: number } | undefined;
 
   /** `streams`: how many independent publisher sequences this receiver follows. */
   constructor(
@@ -124,7 +133,8 @@ export class DeliveryLedger {
     while (s.seen.has(s.contiguous + 1)) s.contiguous++;
     const c = this.catchUp;
     if (c && before < c.targets[stream]! && s.contiguous >= c.targets[stream]! && --c.behind === 0) {
-      this.catchUps.push(nowMs - c.since);
+      this.catchUps.push(nowMs - c.record.at);
+      c.record.caughtUpAt = nowMs;
       this.catchUp = undefined;
     }
   }
@@ -137,17 +147,25 @@ export class DeliveryLedger {
    * The receiver is connected again at `nowMs`; `sentBefore` is how many messages
    * each stream's publisher had sent by then (a number for one stream), which it
    * must now catch up to. Give 0 for streams this receiver may not read.
+   * `resumed`: the session was resumed (ticket), not authenticated from scratch.
    */
-  onReconnect(nowMs: number, sentBefore: number | ArrayLike<number>): void {
-    this.reconnects++;
+  onReconnect(nowMs: number, sentBefore: number | ArrayLike<number>, resumed = false): void {
     if (this.disconnectedAt !== undefined) this.downtimes.push(nowMs - this.disconnectedAt);
     this.disconnectedAt = undefined;
     const targets = typeof sentBefore === 'number' ? [sentBefore] : Array.from(sentBefore);
+    const record: ReconnectRecord = { at: nowMs, resumed };
+    this.log.push(record);
     const behind = this.streams.reduce((n, s, i) => n + (s.contiguous < (targets[i] ?? 0) ? 1 : 0), 0);
     if (behind === 0) {
       this.catchUps.push(0);
+      record.caughtUpAt = nowMs;
       this.catchUp = undefined;
-    } else this.catchUp = { since: nowMs, targets, behind };
+    } else this.catchUp = { record, targets, behind };
+  }
+
+  /** Every reconnect so far, in order (the storm figures read these). */
+  reconnectLog(): readonly ReconnectRecord[] {
+    return this.log;
   }
 
   /**
@@ -180,7 +198,8 @@ export class DeliveryLedger {
       lost: t.expected - t.delivered,
       wireMessages: this.wireMessages,
       wireRedeliveries: this.wireRedeliveries,
-      reconnects: this.reconnects,
+      reconnects: this.log.length,
+      resumed: this.log.filter((r) => r.resumed).length,
       downtimesMs: this.downtimes,
       catchUpsMs: this.catchUps,
       catchUpsPending: this.catchUp ? 1 : 0,
@@ -199,6 +218,7 @@ export interface DeliveryTotals {
   readonly phantom: number;
   readonly wireRedeliveries: number;
   readonly reconnects: number;
+  readonly resumed: number;
   readonly maxDowntimeMs: number;
   readonly maxCatchUpMs: number;
   readonly catchUpsPending: number;
@@ -207,7 +227,7 @@ export interface DeliveryTotals {
 }
 
 export function sumTallies(tallies: readonly ReceiverTally[]): DeliveryTotals {
-  const t = { expected: 0, delivered: 0, lost: 0, duplicates: 0, reordered: 0, phantom: 0, wireRedeliveries: 0, reconnects: 0, catchUpsPending: 0 };
+  const t = { expected: 0, delivered: 0, lost: 0, duplicates: 0, reordered: 0, phantom: 0, wireRedeliveries: 0, reconnects: 0, resumed: 0, catchUpsPending: 0 };
   let maxDowntimeMs = 0;
   let maxCatchUpMs = 0;
   for (const r of tallies) {
@@ -219,6 +239,7 @@ export function sumTallies(tallies: readonly ReceiverTally[]): DeliveryTotals {
     t.phantom += r.phantom;
     t.wireRedeliveries += r.wireRedeliveries;
     t.reconnects += r.reconnects;
+    t.resumed += r.resumed;
     t.catchUpsPending += r.catchUpsPending;
     for (const d of r.downtimesMs) maxDowntimeMs = Math.max(maxDowntimeMs, d);
     for (const c of r.catchUpsMs) maxCatchUpMs = Math.max(maxCatchUpMs, c);

@@ -28,6 +28,22 @@ const MixClass = z.object({
   delivered: z.number().int(),
 });
 
+const Storm = z.object({
+  name: z.string(),
+  atMs: z.number(),
+  clients: z.number().int(),
+  resumed: z.number().int(),
+  resumedWithTicket: z.number().int(),
+  caughtUp: z.number().int(),
+  allResumedMs: z.number().nullable(),
+  allCaughtUpMs: z.number().nullable(),
+  maxCatchUpMs: z.number(),
+  goalMs: z.number(),
+  met: z.boolean(),
+  driverCpuMs: z.number().optional(),
+  serverCpuMs: z.number().optional(),
+});
+
 export const RunReportSchema = z.object({
   scenario: z.string(),
   profile: z.string(),
@@ -61,6 +77,8 @@ export const RunReportSchema = z.object({
   maxDowntimeMs: z.number(),
   maxCatchUpMs: z.number(),
   catchUpsPending: z.number().int(),
+  /** Reconnect storms (scenario reconnect-storm): per storm, who resumed and when the last had caught up. */
+  storms: z.array(Storm).optional(),
   serverCpuUsPerDelivery: z.number(),
   serverCpuCores: z.number(),
   serverRssBytes: z.number(),
@@ -108,12 +126,17 @@ export function writeReport(r: RunReport, dir = 'reports', suffix = 'json'): str
 /** One line of a human table for a run. */
 export function summaryLine(r: RunReport): string {
   const l = r.latencyMs;
+  const storms = (r.storms ?? []).map(
+    (s) => `\n  storm "${s.name}": ${s.resumed}/${s.clients} resumed (${s.resumedWithTicket} with a ticket) in ${s.allResumedMs ?? '—'} ms, ${s.caughtUp}/${s.clients} caught up in ${s.allCaughtUpMs ?? '—'} ms (goal ${s.goalMs} ms: ${s.met ? 'MET' : 'MISSED'})` +
+      (s.driverCpuMs !== undefined ? `; CPU meanwhile: driver ${s.driverCpuMs} ms, server ${s.serverCpuMs} ms` : ''),
+  );
   const mix = r.mix && r.mix.classes.length > 1 ? `\n  mix ${r.mix.name}: ${r.mix.classes.map((c) => `${c.name} ${c.sent}×${c.bytes}B→${c.receivers}`).join(', ')}` : '';
   return (
     `${r.target.padEnd(18)} ${String(r.offeredRate).padStart(6)}/s  delivered ${r.delivered}/${r.expected}` +
     `  lost ${r.lost} dup ${r.duplicates} reord ${r.reordered}` +
     `  p50 ${l.p50} p99 ${l.p99} p99.9 ${l.p999} max ${l.max} ms` +
     `  cpu ${r.serverCpuUsPerDelivery.toFixed(2)} µs/dlv  bodies ${r.bodies}  ${r.valid ? 'valid' : 'INVALID: ' + r.invalidReasons.join('; ')}` +
-    mix
+    mix +
+    storms.join('')
   );
 }

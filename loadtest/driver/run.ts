@@ -18,10 +18,11 @@ import { LagMonitor } from './lag.ts';
 import { LatencyRecorder } from './latency.ts';
 import { assignClasses, locationOnly, mixFor, PARTY_ROLES, receiverReads, sendingParties, type Mix } from './mix.ts';
 import { epochNowMs, DEFAULT_PAYLOAD_BYTES } from './payload.ts';
-import { ProcSampler, SelfCpu, clockTicksPerSec, type ProcUsage } from './proc.ts';
+import { ProcSampler, SelfCpu, clockTicksPerSec, readProc, type ProcUsage } from './proc.ts';
 import { Progress } from './progress.ts';
 import type { RunReport } from './report.ts';
 import { buildSchedule, seededRandom, type Arrival } from './schedule.ts';
+import { CpuTimeline, stormFigures, stormInvalidReason, STORM_GOAL_MS, type StormMark } from './storm.ts';
 import { buildStreams } from './streams.ts';
 import type { PeerTarget, Publisher, Receiver, Received } from './target.ts';
 
@@ -39,6 +40,12 @@ export interface RunContext {
   readonly receivers: readonly Receiver[];
   readonly publishers: readonly Publisher[];
   readonly serverPid: number;
+  /**
+   * A reconnect storm starts now: these receivers (default: all) lose their sockets
+   * together. The report then says, for it, how many resumed, when the last had
+   * resumed and when the last had caught up.
+   */
+  markStorm(name: string, receivers?: readonly number[]): void;
 }
 
 export interface RunOptions {
@@ -58,6 +65,8 @@ export interface RunOptions {
   readonly mix?: Mix;
   /** Size of each message when no mix is given (default DEFAULT_PAYLOAD_BYTES). */
   readonly payloadBytes?: number;
+  /** Reconnect storms must be over (all resumed and caught up) within this long (default STORM_GOAL_MS). */
+  readonly stormGoalMs?: number;
   /**
    * The first part of the schedule is sent and accounted for delivery like the
    * rest, but its latencies, scheduler lag and CPU are not measured: first use of
@@ -160,10 +169,11 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
         if (intended >= measureFromEpoch) latency.recordMs(now - intended);
       },
       disconnected: () => ledger.onDisconnect(epochNowMs()),
-      reconnected: () =>
+      reconnected: (info) =>
         ledger.onReconnect(
           epochNowMs(),
           mix.classes.map((_, c) => (reads[r]![c] ? handed[order * C + c]! : 0)),
+          info?.resumed === true,
         ),
     });
   });
@@ -182,7 +192,31 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
   const self = new SelfCpu();
   let lag = new LagMonitor();
   const progress = new Progress(o.progress === true, schedule.length);
-  const ctx: RunContext = { receivers, publishers, serverPid: started.pid };
+  const storms: StormMark[] = [];
+  const allReceivers = receivers.map((_, k) => k);
+  // From the first storm on, driver and server CPU every 100 ms: the report says who was busy while clients came back.
+  const cpuTimeline = new CpuTimeline();
+  let cpuTicker: NodeJS.Timeout | undefined;
+  const sampleCpu = () => {
+    const d = process.cpuUsage();
+    let serverUs = 0;
+    try {
+      serverUs = readProc(started.pid).cpuUs;
+    } catch {
+      // the server died (relay-restart): its CPU stops counting
+    }
+    cpuTimeline.sample(epochNowMs(), d.user + d.system, serverUs);
+  };
+  const ctx: RunContext = {
+    receivers,
+    publishers,
+    serverPid: started.pid,
+    markStorm: (name, which) => {
+      sampleCpu();
+      cpuTicker ??= setInterval(sampleCpu, 100);
+      storms.push({ name, atEpochMs: epochNowMs(), atMs: performance.now() - t0, receivers: which ?? allReceivers });
+    },
+  };
   const pendingEvents = [...(o.events ?? [])].sort((a, b) => a.atMs - b.atMs);
   const startedAt = new Date();
 
@@ -258,6 +292,10 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
   if (!measuring) beginMeasuring(); // a schedule shorter than its warm-up
   // Measure until the last delivery (or drain timeout), not the idle time after.
   const measuredDeliveries = appDelivered - deliveredAtMeasureStart;
+  if (cpuTicker) {
+    clearInterval(cpuTicker);
+    sampleCpu();
+  }
   const serverUse = server.end();
   const sideUse = sidecars.map((s) => ({ name: s.name, use: s.sampler.end() }));
   const driverUse = self.end();
@@ -276,6 +314,8 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
     return l.tally(mix.classes.map((_, c) => (reads[r]![c] ? streams.count(order, c) : 0)));
   });
   const totals = sumTallies(tallies);
+  const logs = ledgers.map((l) => l.reconnectLog());
+  const stormResults = storms.map((m) => stormFigures(m, logs, o.stormGoalMs ?? STORM_GOAL_MS, cpuTimeline, epochNowMs()));
   const lagSummary = lag.summary();
   const invalidReasons: string[] = [];
   if (!lagSummary.valid && lagSummary.reason) invalidReasons.push(lagSummary.reason);
@@ -285,6 +325,10 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
   if (latency.overflowCount > 0) invalidReasons.push(`${latency.overflowCount} latencies exceeded 60 s`);
   const openFailed = Object.values(openFailures ?? {}).reduce((a, b) => a + b, 0);
   if (openFailed > 0) invalidReasons.push(`${openFailed} deliveries did not decrypt and verify (${JSON.stringify(openFailures)})`);
+  for (const st of stormResults) {
+    const why = stormInvalidReason(st);
+    if (why) invalidReasons.push(why);
+  }
   // CPU was sampled over the measured window only, so divide by what was delivered in it.
   const perDelivery = (u: ProcUsage) => (measuredDeliveries > 0 ? round2(u.cpuUs / measuredDeliveries) : 0);
   const mostFrequent = mix.classes.reduce((best, c, i) => (c.weight > mix.classes[best]!.weight ? i : best), 0);
@@ -334,6 +378,7 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
     maxDowntimeMs: Math.round(totals.maxDowntimeMs),
     maxCatchUpMs: Math.round(totals.maxCatchUpMs),
     catchUpsPending: totals.catchUpsPending,
+    ...(stormResults.length > 0 ? { storms: stormResults } : {}),
     serverCpuUsPerDelivery: perDelivery(serverUse),
     serverCpuCores: round2(serverUse.cpuCores),
     serverRssBytes: serverUse.rssBytes,

@@ -37,8 +37,8 @@ export interface ReceiverSink {
   message(m: Received): void;
   /** The connection dropped; the target is reconnecting (if it can). */
   disconnected(): void;
-  /** Connected (and re-subscribed) again. */
-  reconnected(): void;
+  /** Connected (and re-subscribed) again; `resumed` when the session was resumed with a ticket rather than authenticated again. */
+  reconnected(info?: { readonly resumed?: boolean }): void;
 }
 
 /** One message for a publisher to send. */

@@ -116,7 +116,8 @@ export function runHtml(r: RunReport): string {
     series: [r.target],
   };
   const mix = r.mix ? `; mix ${esc(r.mix.name)}: ${r.mix.classes.map((c) => `${esc(c.name)} ${c.sent}× ${c.bytes} B → ${c.receivers}`).join(', ')}` : '';
-  const notes = `<p>bodies: ${r.bodies}; ${r.orders} orders × ${r.receiversPerOrder + 1} parties; ${r.payloadBytes}-byte payloads${mix}; ${r.arrival} arrivals; warm-up ${r.warmupMs} ms; pinned: ${r.pinned}; driver CPU ${r.driverCpuCores} cores${r.invalidReasons.length ? `; <span class="bad">INVALID: ${esc(r.invalidReasons.join('; '))}</span>` : ''}</p>`;
+  const storms = (r.storms ?? []).map((s) => `; storm: ${s.resumed}/${s.clients} resumed in ${s.allResumedMs ?? '—'} ms, caught up in ${s.allCaughtUpMs ?? '—'} ms (${s.met ? 'met' : 'missed'})`).join('');
+  const notes = `<p>bodies: ${r.bodies}; ${r.orders} orders × ${r.receiversPerOrder + 1} parties; ${r.payloadBytes}-byte payloads${mix}${storms}; ${r.arrival} arrivals; warm-up ${r.warmupMs} ms; pinned: ${r.pinned}; driver CPU ${r.driverCpuCores} cores${r.invalidReasons.length ? `; <span class="bad">INVALID: ${esc(r.invalidReasons.join('; '))}</span>` : ''}</p>`;
   return renderHtml(`${r.scenario} · ${r.target} · ${r.profile} · ${r.offeredRate}/s`, reportTable([r]) + notes, [cdfChart([r], 'cdf'), pct]);
 }
 

@@ -190,7 +190,7 @@ export class SealParty extends Reconnecting {
         this.live = true;
         if (this.reconnecting) {
           this.reconnecting = false;
-          inbox.sink.reconnected();
+          inbox.sink.reconnected({ resumed: this.conn?.resumed === true });
         }
         return;
       case 'puback':

@@ -74,19 +74,20 @@ describe('a receiver following several streams (message classes)', () => {
   it('is caught up after a reconnect only once every stream has what its publisher had sent', () => {
     const l = new DeliveryLedger('r', 2);
     l.onDisconnect(0);
-    l.onReconnect(100, [2, 1]);
+    l.onReconnect(100, [2, 1], true);
     l.onApp(1, 110, 0);
     l.onApp(2, 120, 0);
     expect(l.tally([2, 1]).catchUpsPending).toBe(1);
     l.onApp(1, 150, 1);
-    expect(l.tally([2, 1])).toMatchObject({ catchUpsMs: [50], catchUpsPending: 0, reconnects: 1 });
+    expect(l.tally([2, 1])).toMatchObject({ catchUpsMs: [50], catchUpsPending: 0, reconnects: 1, resumed: 1 });
+    expect(l.reconnectLog()).toEqual([{ at: 100, resumed: true, caughtUpAt: 150 }]);
   });
 
   it('ignores streams it may not read when deciding it has caught up', () => {
     const l = new DeliveryLedger('r', 2);
     l.onApp(1, 0, 0);
     l.onReconnect(10, [1, 0]);
-    expect(l.tally([1, 0])).toMatchObject({ catchUpsMs: [0], catchUpsPending: 0 });
+    expect(l.reconnectLog()).toEqual([{ at: 10, resumed: false, caughtUpAt: 10 }]);
   });
 });
 

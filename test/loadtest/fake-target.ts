@@ -19,6 +19,10 @@ export interface Faults {
   leak?: boolean;
   /** Hand attachment messages (classes with attachmentBytes) on this many ms late, as an upload would. */
   uploadMs?: number;
+  /** An interrupted receiver is back (resumed, with what it missed) after this many ms… */
+  reconnectMs?: number;
+  /** …except receiver k of every order, which never comes back. */
+  neverBack?: number;
   /** What the target says its receivers could not open. */
   openFailures?: Record<string, number>;
 }
@@ -78,10 +82,32 @@ export class FakeTarget implements PeerTarget {
   }
 
   async connectReceiver(order: number, receiver: number, sink: ReceiverSink): Promise<Receiver> {
+    // While "disconnected", messages wait and are handed on after the reconnect (a resumed session).
+    let held: Parameters<ReceiverSink['message']>[0][] | undefined;
+    const gate: ReceiverSink = {
+      message: (m) => (held ? held.push(m) : sink.message(m)),
+      disconnected: () => sink.disconnected(),
+      reconnected: (i) => sink.reconnected(i),
+    };
     const list = this.sinks.get(order) ?? [];
-    list[receiver] = sink;
+    list[receiver] = gate;
     this.sinks.set(order, list);
-    return { close: async () => undefined };
+    const f = this.faults;
+    return {
+      interrupt: () => {
+        if (held) return;
+        held = [];
+        sink.disconnected();
+        if (f.neverBack === receiver) return;
+        setTimeout(() => {
+          sink.reconnected({ resumed: true });
+          const missed = held ?? [];
+          held = undefined;
+          for (const m of missed) sink.message(m);
+        }, f.reconnectMs ?? 20);
+      },
+      close: async () => undefined,
+    };
   }
 
   openFailures(): Record<string, number> | undefined {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { STEADY_MIX } from '../../loadtest/driver/mix.ts';
 import { RunReportSchema, type RunReport } from '../../loadtest/driver/report.ts';
-import { runLoad } from '../../loadtest/driver/run.ts';
+import { runLoad, type RunContext } from '../../loadtest/driver/run.ts';
 import { FakeTarget } from './fake-target.ts';
 import { preferDriverScheduling, untilValid } from './valid-run.ts';
 
@@ -119,3 +119,30 @@ describe('a run of the steady mix', () => {
   });
 });
 
+describe('a reconnect storm', () => {
+  const storm = (atMs: number) => ({
+    atMs,
+    name: 'drop them all',
+    run: (ctx: RunContext) => {
+      ctx.markStorm('drop them all');
+      for (const r of ctx.receivers) r.interrupt?.();
+    },
+  });
+
+  it('reports, per storm, every client resumed and caught up, and when the last did', async () => {
+    const r = await runLoad({ ...base, target: new FakeTarget({ reconnectMs: 50 }), events: [storm(150)] });
+    expect(r.storms).toHaveLength(1);
+    const s = r.storms![0]!;
+    expect(s).toMatchObject({ clients: 15, resumed: 15, resumedWithTicket: 15, caughtUp: 15, met: true });
+    expect(s.allResumedMs).toBeGreaterThanOrEqual(45);
+    expect(s.allCaughtUpMs!).toBeGreaterThanOrEqual(s.allResumedMs!);
+    expect(r).toMatchObject({ lost: 0, duplicates: 0, reordered: 0, catchUpsPending: 0 });
+  });
+
+  it('is invalid when a client never came back', async () => {
+    const r = await runLoad({ ...base, target: new FakeTarget({ reconnectMs: 50, neverBack: 1 }), events: [storm(150)] });
+    expect(r.storms![0]).toMatchObject({ clients: 15, resumed: 10, allResumedMs: null, met: false });
+    expect(r.valid).toBe(false);
+    expect(r.invalidReasons.join()).toMatch(/5 of 15 clients never reconnected/);
+  });
+});

@@ -62,3 +62,18 @@ describe('sealrelay-memory with bodies sealed and opened by the SDK', () => {
   }, 120_000);
 });
 
+describe('a reconnect storm of a few hundred sealrelay clients', () => {
+  it('reports every client resumed with its ticket and caught up, and when the last did', async () => {
+    const target = new SealRelayTarget({ store: 'memory' });
+    const plan = planScenario('reconnect-storm', target, 4000);
+    const r = await runLoad({ target, scenario: 'reconnect-storm', profile: 'lan', orders: 100, ratePerSec: 100, durationMs: 4000, arrival: plan.arrival, events: plan.events, mix: STEADY_MIX, drainMs: 15_000, connectConcurrency: 200 });
+    expect(r.storms).toHaveLength(1);
+    const s = r.storms![0]!;
+    expect(s).toMatchObject({ clients: 300, resumed: 300, resumedWithTicket: 300, caughtUp: 300 });
+    expect(s.allResumedMs).not.toBeNull();
+    expect(s.allCaughtUpMs).not.toBeNull();
+    expect(s.allCaughtUpMs!).toBeGreaterThanOrEqual(s.allResumedMs!);
+    expect(r.invalidReasons.filter((x) => /storm/.test(x))).toEqual([]);
+    expect(r).toMatchObject({ lost: 0, duplicates: 0, reordered: 0, catchUpsPending: 0 });
+  }, 180_000);
+});
