@@ -82,7 +82,22 @@ export function decodeClientFrame(bytes: Uint8Array): ClientFrame {
   if (!clientTypes.has(raw.t)) throw new ProtocolError('UNKNOWN_FRAME_TYPE', String(raw.t).slice(0, 32));
   const parsed = ClientFrame.safeParse(raw);
   if (!parsed.success) throw new ProtocolError('BAD_FRAME', `${raw.t}: ${issueSummary(parsed.error)}`);
-  return parsed.data;
+  return ownBytes(parsed.data);
+}
+
+/**
+ * Give every byte field of a decoded frame memory of its own (msgpackr hands out
+ * views into the input). The relay's transport copies incoming frames into large
+ * shared slabs, and a kept view (a roster, a key package, a blob) would pin a whole
+ * slab. Only the hot `pub` path (fastClientFrame) keeps its envelope as a view: the
+ * stores copy what they retain (MemoryStore into its per-order arena).
+ */
+function ownBytes<T extends object>(frame: T): T {
+  for (const [k, v] of Object.entries(frame)) {
+    if (v instanceof Uint8Array) (frame as Record<string, unknown>)[k] = Uint8Array.prototype.slice.call(v);
+    else if (Array.isArray(v)) (frame as Record<string, unknown>)[k] = v.map((x: unknown) => (x instanceof Uint8Array ? Uint8Array.prototype.slice.call(x) : x));
+  }
+  return frame;
 }
 
 /** Decode a frame the relay sent. Same errors as decodeClientFrame. */
@@ -107,7 +122,8 @@ export function peekFrameType(bytes: Uint8Array): ClientFrameType | ServerFrameT
 }
 
 /**
- * The two frames a busy client sends all the time (`pub`, `ack`), checked by hand:
+ * The two frames a busy client sends all the time (`pub`, `ack`), checked by hand
+ * (a pub's envelope stays a view into `bytes`; see ownBytes):
  * the zod union cost ~3 µs per publish. Returns the frame exactly as the schema
  * would (known fields only), or undefined to let the schema decide, and word the
  * error, for anything that is not plainly valid. A differential test holds the two

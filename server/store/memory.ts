@@ -39,6 +39,32 @@ export interface MemoryStoreOptions {
  */
 export const MAX_MEMORY_NONCES = 200_000;
 
+const EMPTY = new Uint8Array(0);
+/** Arena chunks grow from 4 KiB to 256 KiB as an order's history grows; larger envelopes get their own copy. */
+const MIN_CHUNK = 4 * 1024;
+const MAX_CHUNK = 256 * 1024;
+
+/**
+ * Copy an envelope into the order's arena. The bytes a caller appends may be a view
+ * into a buffer shared with other traffic (the transport copies incoming frames into
+ * large slabs); keeping that view would pin the whole slab for as long as the message
+ * is retained. The arena holds only this order's envelopes, back to back, so a
+ * retained message pins little beyond its neighbours in history, and the store
+ * holds one ArrayBuffer per chunk rather than one per message.
+ */
+function keep(log: OrderLog, envelope: Uint8Array): Uint8Array {
+  const n = envelope.byteLength;
+  if (n > MAX_CHUNK / 4) return Uint8Array.prototype.slice.call(envelope);
+  if (log.chunkUsed + n > log.chunk.length) {
+    log.chunk = new Uint8Array(Math.max(n, Math.min(MAX_CHUNK, Math.max(MIN_CHUNK, 2 * log.chunk.length))));
+    log.chunkUsed = 0;
+  }
+  const out = log.chunk.subarray(log.chunkUsed, log.chunkUsed + n);
+  out.set(envelope);
+  log.chunkUsed += n;
+  return out;
+}
+
 interface OrderLog {
   /** messages[i] has seq = base + i; trimming advances base. */
   messages: StoredMessage[];
@@ -49,6 +75,9 @@ interface OrderLog {
   cursors: Map<string, number>;
   /** device → clientMsgId → seq, for the dedup window; no composite key strings per append. */
   dedup: Map<string, Map<string, number>>;
+  /** The order's envelope arena: envelopes are copied into its chunks (see keep()). */
+  chunk: Uint8Array;
+  chunkUsed: number;
   /** When each dedup entry expires, in append order (so in expiry order): parallel arrays from `head`. */
   dedupQueue: { expires: number[]; device: string[]; clientMsgId: string[]; head: number };
 }
@@ -76,7 +105,7 @@ export class MemoryStore implements MessageStore {
   private log(order: string): OrderLog {
     let log = this.orders.get(order);
     if (!log) {
-      log = { messages: [], base: 1, head: 0, rosters: [], keyPackages: new Map(), cursors: new Map(), dedup: new Map(), dedupQueue: { expires: [], device: [], clientMsgId: [], head: 0 } };
+      log = { messages: [], base: 1, head: 0, rosters: [], keyPackages: new Map(), cursors: new Map(), chunk: EMPTY, chunkUsed: 0, dedup: new Map(), dedupQueue: { expires: [], device: [], clientMsgId: [], head: 0 } };
       this.orders.set(order, log);
     }
     return log;
@@ -96,7 +125,7 @@ export class MemoryStore implements MessageStore {
     const seq = ++log.head;
     const message: StoredMessage = {
       seq,
-      envelope: input.envelope,
+      envelope: keep(log, input.envelope),
       at: input.at,
       epoch: input.epoch,
       scope: input.scope,

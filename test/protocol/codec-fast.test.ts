@@ -128,4 +128,17 @@ describe('codec fast paths', () => {
     expect(b.buffer).toBe(a.buffer);
     expect(b.byteOffset).toBe(a.byteOffset);
   });
+
+  it('gives the byte fields of decoded frames memory of their own, except a pub envelope (the hot path; stores copy what they keep)', () => {
+    const input = new Uint8Array(4096);
+    const put = encodeFrame({ t: 'roster_put', rid: 1, order: 'o1', roster: new Uint8Array([1, 2, 3]) });
+    input.set(put, 100);
+    const f = decodeClientFrame(input.subarray(100, 100 + put.length)) as { roster: Uint8Array };
+    expect(Array.from(f.roster)).toEqual([1, 2, 3]);
+    expect(f.roster.buffer).not.toBe(input.buffer);
+    const pub = encodeFrame({ t: 'pub', order: 'o1', clientMsgId: 'c', envelope: new Uint8Array([9, 9]) });
+    input.set(pub, 1000);
+    const p = decodeClientFrame(input.subarray(1000, 1000 + pub.length)) as { envelope: Uint8Array };
+    expect(p.envelope.buffer).toBe(input.buffer);
+  });
 });

@@ -72,3 +72,28 @@ describe('MemoryStore dedup memory', () => {
     expect((await store.append(msg('idle', 'i-0'))).duplicate).toBe(false);
   });
 });
+
+describe('MemoryStore envelope arena', () => {
+  it('keeps a copy of each envelope (never a view into the caller\'s buffer, which may be a shared receive slab)', async () => {
+    const store = new MemoryStore();
+    const slab = new Uint8Array(64 * 1024).fill(7);
+    for (let i = 0; i < 50; i++) {
+      const envelope = slab.subarray(i * 1000, i * 1000 + 300);
+      envelope[0] = i;
+      await store.append({ order: 'o', device: 'd', clientMsgId: `c-${i}`, envelope, epoch: 1, scope: 'shared', at: Date.now() });
+    }
+    const stored = await store.read('o', 0, 100);
+    expect(stored.map((m) => m.envelope[0])).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    for (const m of stored) expect(m.envelope.buffer).not.toBe(slab.buffer);
+    // Back to back in a few arena chunks, not one buffer per message.
+    expect(new Set(stored.map((m) => m.envelope.buffer)).size).toBeLessThanOrEqual(4);
+    slab.fill(0);
+    expect((await store.read('o', 0, 1))[0]!.envelope[1]).toBe(7);
+    // Envelopes larger than the current chunk (and than a quarter of the largest) are kept whole.
+    for (const size of [3000, 20_000, 60_000, 90_000]) {
+      const big = new Uint8Array(size).fill(size % 251);
+      await store.append({ order: 'o2', device: 'd', clientMsgId: `big-${size}`, envelope: big, epoch: 1, scope: 'shared', at: Date.now() });
+    }
+    expect((await store.read('o2', 0, 10)).map((m) => [m.envelope.length, m.envelope[m.envelope.length - 1]])).toEqual([3000, 20_000, 60_000, 90_000].map((n) => [n, n % 251]));
+  });
+});
