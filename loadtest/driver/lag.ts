@@ -21,6 +21,8 @@ export interface LagSummary {
   readonly sends: number;
   readonly late: number;
   readonly maxLagMs: number;
+  /** Intended time of the send that left latest (same clock as record()'s). */
+  readonly maxLagAtMs: number;
   readonly meanLagMs: number;
   readonly valid: boolean;
   /** Why the run is invalid, or undefined when it is valid. */
@@ -31,6 +33,7 @@ export class LagMonitor {
   private sends = 0;
   private late = 0;
   private maxLag = 0;
+  private maxLagAt = 0;
   private sumLag = 0;
 
   constructor(
@@ -45,7 +48,10 @@ export class LagMonitor {
     this.sends++;
     this.sumLag += lag;
     if (lag > this.lateMs) this.late++;
-    if (lag > this.maxLag) this.maxLag = lag;
+    if (lag > this.maxLag) {
+      this.maxLag = lag;
+      this.maxLagAt = intendedMs;
+    }
   }
 
   summary(): LagSummary {
@@ -58,6 +64,7 @@ export class LagMonitor {
       sends: this.sends,
       late: this.late,
       maxLagMs: round3(this.maxLag),
+      maxLagAtMs: round3(this.maxLagAt),
       meanLagMs: round3(this.sends === 0 ? 0 : this.sumLag / this.sends),
       valid: reason === undefined,
       reason,

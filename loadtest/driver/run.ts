@@ -22,7 +22,7 @@ import { ProcSampler, SelfCpu, clockTicksPerSec, readProc, type ProcUsage } from
 import { Progress } from './progress.ts';
 import type { RunReport } from './report.ts';
 import { buildSchedule, seededRandom, type Arrival } from './schedule.ts';
-import { CpuTimeline, stormFigures, stormInvalidReason, STORM_GOAL_MS, type StormMark } from './storm.ts';
+import { CpuTimeline, stormFigures, stormInvalidReason, stormLagNote, STORM_GOAL_MS, type StormMark } from './storm.ts';
 import { buildStreams } from './streams.ts';
 import type { PeerTarget, Publisher, Receiver, Received } from './target.ts';
 
@@ -318,7 +318,10 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
   const stormResults = storms.map((m) => stormFigures(m, logs, o.stormGoalMs ?? STORM_GOAL_MS, cpuTimeline, epochNowMs()));
   const lagSummary = lag.summary();
   const invalidReasons: string[] = [];
-  if (!lagSummary.valid && lagSummary.reason) invalidReasons.push(lagSummary.reason);
+  if (!lagSummary.valid && lagSummary.reason) {
+    const notes = stormResults.map((st) => stormLagNote(st, lagSummary.maxLagAtMs)).filter(Boolean);
+    invalidReasons.push(lagSummary.reason + (notes.length > 0 ? ` (${notes.join('; ')})` : ''));
+  }
   const driverSaturated = driverUse.cpuCores > DRIVER_SATURATION_CORES;
   if (driverSaturated) invalidReasons.push(`driver used ${(driverUse.cpuCores * 100).toFixed(0)}% of a core: it measured itself`);
   if (unknown > 0) invalidReasons.push(`${unknown} deliveries could not be matched to a send`);

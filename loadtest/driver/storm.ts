@@ -127,3 +127,16 @@ export function stormInvalidReason(s: StormFigures): string | undefined {
   if (s.caughtUp < s.clients) return `storm "${s.name}": ${s.clients - s.caughtUp} of ${s.clients} clients never caught up`;
   return undefined;
 }
+
+/**
+ * When the run's worst scheduler lag fell inside this storm's recovery (from the
+ * storm until the last client caught up), a note saying so: the driver was busy
+ * reconnecting the storm's clients on its own core. The run stays invalid (sends
+ * left late, and their latency counts that); the note says why.
+ */
+export function stormLagNote(s: StormFigures, maxLagAtMs: number): string | undefined {
+  const end = s.atMs + (s.allCaughtUpMs ?? Infinity);
+  if (maxLagAtMs < s.atMs || maxLagAtMs > end) return undefined;
+  const cpu = s.driverCpuMs !== undefined ? `, ${s.driverCpuMs} ms of driver CPU` : '';
+  return `the worst lag fell ${Math.round(maxLagAtMs - s.atMs)} ms into storm "${s.name}" while the driver reconnected ${s.clients} clients${cpu}`;
+}

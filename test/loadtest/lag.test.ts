@@ -17,6 +17,7 @@ describe('scheduler lag detection', () => {
     const s = m.summary();
     expect(s.valid).toBe(false);
     expect(s.reason).toMatch(/lagged/);
+    expect(s.maxLagAtMs).toBe(500); // when the worst send was due
   });
 
   it('marks the run invalid when more than 1% of sends were late, even if none by much', () => {

@@ -139,6 +139,20 @@ describe('a reconnect storm', () => {
     expect(r).toMatchObject({ lost: 0, duplicates: 0, reordered: 0, catchUpsPending: 0 });
   });
 
+  it('says when the driver fell behind while it reconnected the storm’s clients', async () => {
+    const stall = {
+      atMs: 170,
+      name: 'the driver busy with reconnects',
+      run: () => {
+        const until = performance.now() + 120;
+        while (performance.now() < until); // 120 ms on the driver's core, inside the storm's recovery
+      },
+    };
+    const r = await runLoad({ ...base, target: new FakeTarget({ reconnectMs: 300 }), events: [storm(150), stall] });
+    expect(r.valid).toBe(false);
+    expect(r.invalidReasons.join()).toMatch(/lagged .* into storm "drop them all" while the driver reconnected 15 clients/);
+  });
+
   it('is invalid when a client never came back', async () => {
     const r = await runLoad({ ...base, target: new FakeTarget({ reconnectMs: 50, neverBack: 1 }), events: [storm(150)] });
     expect(r.storms![0]).toMatchObject({ clients: 15, resumed: 10, allResumedMs: null, met: false });

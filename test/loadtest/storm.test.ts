@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ReconnectRecord } from '../../loadtest/driver/accounting.ts';
-import { CpuTimeline, stormFigures, stormInvalidReason } from '../../loadtest/driver/storm.ts';
+import { CpuTimeline, stormFigures, stormInvalidReason, stormLagNote } from '../../loadtest/driver/storm.ts';
 
 const mark = { name: 'storm', atEpochMs: 1000, atMs: 300, receivers: [0, 1, 2] };
 
@@ -50,5 +50,15 @@ describe('CPU over a storm window', () => {
     expect(t.between(900, 1100)).toBeUndefined();
     const s = stormFigures(mark, [[{ at: 1100, resumed: true, caughtUpAt: 1100 }], [{ at: 1100, resumed: true, caughtUpAt: 1100 }], [{ at: 1100, resumed: true, caughtUpAt: 1100 }]], 10_000, t);
     expect(s).toMatchObject({ allCaughtUpMs: 100, driverCpuMs: 80, serverCpuMs: 20 });
+  });
+});
+
+describe('a scheduler lag during a storm', () => {
+  it('is said to have fallen inside the storm’s recovery, and only then', () => {
+    const s = stormFigures(mark, [[{ at: 1100, resumed: true, caughtUpAt: 1500 }], [{ at: 1100, resumed: true, caughtUpAt: 1200 }], [{ at: 1100, resumed: true, caughtUpAt: 1200 }]]);
+    // the storm at 300 ms after the first send, the last caught up 500 ms later
+    expect(stormLagNote(s, 450)).toBe('the worst lag fell 150 ms into storm "storm" while the driver reconnected 3 clients');
+    expect(stormLagNote(s, 250)).toBeUndefined();
+    expect(stormLagNote(s, 900)).toBeUndefined();
   });
 });
