@@ -35,14 +35,14 @@ export function encodeFrame(frame: ClientFrame | ServerFrame): Uint8Array {
   return packr.pack(frame);
 }
 
-// A packer of its own: its buffer is rewritten from the start by every transient encode.
 const transientPackr = new Packr({ useRecords: false, moreTypes: false, variableMapSize: true });
 
 /**
  * encodeFrame for a caller that hands the bytes to a transport which copies them
  * before returning (the relay's uWS sends): the result is valid only until the
- * next encodeFrameTransient call. One buffer is reused instead of msgpackr carving
- * (and, every few dozen frames, allocating) a new one per frame.
+ * next encode of any kind in this process (msgpackr's write buffer is shared by all
+ * its packers). One buffer is reused instead of msgpackr carving (and, every few
+ * dozen frames, allocating) a new one per frame.
  */
 export function encodeFrameTransient(frame: ClientFrame | ServerFrame): Uint8Array {
   return transientPackr.pack(frame, RESET_BUFFER_MODE);

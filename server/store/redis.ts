@@ -55,6 +55,26 @@ interface PendingAppend {
   reject(err: unknown): void;
 }
 
+interface PendingCursor {
+  readonly order: string;
+  readonly device: string;
+  seq: number;
+  readonly done: Promise<void>;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+function groupBy<T>(items: readonly T[], key: (t: T) => string): T[][] {
+  const groups = new Map<string, T[]>();
+  for (const it of items) {
+    const k = key(it);
+    let g = groups.get(k);
+    if (!g) groups.set(k, (g = []));
+    g.push(it);
+  }
+  return [...groups.values()];
+}
+
 /** The append script (exported for tests that look for it in Redis's script cache). */
 export const APPEND_SCRIPT = SCRIPTS.append;
 
@@ -77,6 +97,8 @@ export class RedisStore implements MessageStore {
   private announceTimer: NodeJS.Timeout | undefined;
   private announceAttempts = 0;
   private appendQueue: PendingAppend[] = [];
+  private readonly cursorQueue = new Map<string, PendingCursor>();
+  private cursorScheduled = false;
   private appendScheduled = false;
   /** On a Cluster one script call's keys must share a slot: batches are per order. */
   private readonly clustered: boolean;
@@ -131,13 +153,7 @@ export class RedisStore implements MessageStore {
       }
       return;
     }
-    const byOrder = new Map<string, PendingAppend[]>();
-    for (const p of queue) {
-      let group = byOrder.get(p.input.order);
-      if (!group) byOrder.set(p.input.order, (group = []));
-      group.push(p);
-    }
-    for (const group of byOrder.values()) {
+    for (const group of groupBy(queue, (p) => p.input.order)) {
       for (let i = 0; i < group.length; i += APPEND_BATCH_MAX) void this.appendBatch(group.slice(i, i + APPEND_BATCH_MAX));
     }
   }
@@ -265,9 +281,50 @@ export class RedisStore implements MessageStore {
     return members.map((m) => new Uint8Array(m.subarray(4)));
   }
 
-  async setCursor(order: string, device: string, seq: number): Promise<void> {
-    const k = orderKeys(order);
-    await guard('setCursor', () => this.conn.eval(SCRIPTS.cursor, [k.cursors, k.seq], [device, String(seq)]));
+  /**
+   * Cursor updates are coalesced like appends: those of one event-loop turn go out as
+   * one script call (per order on a Cluster), and two acks of one (order, device) in
+   * that turn become one update to the larger seq. Acks arrive about as often as
+   * publishes (every receiver acks every 100 ms or so); one command each was a
+   * third of the relay's Redis traffic.
+   */
+  setCursor(order: string, device: string, seq: number): Promise<void> {
+    const key = `${order}\0${device}`;
+    let pending = this.cursorQueue.get(key);
+    if (!pending) {
+      let settle!: { resolve(): void; reject(err: unknown): void };
+      const done = new Promise<void>((resolve, reject) => { settle = { resolve, reject }; });
+      pending = { order, device, seq, done, ...settle };
+      this.cursorQueue.set(key, pending);
+      if (!this.cursorScheduled) {
+        this.cursorScheduled = true;
+        setImmediate(() => this.flushCursors());
+      }
+    } else if (seq > pending.seq) pending.seq = seq;
+    return pending.done;
+  }
+
+  private flushCursors(): void {
+    this.cursorScheduled = false;
+    const updates = [...this.cursorQueue.values()];
+    this.cursorQueue.clear();
+    const groups = this.clustered ? groupBy(updates, (u) => u.order) : [updates];
+    for (const group of groups) {
+      for (let i = 0; i < group.length; i += APPEND_BATCH_MAX) {
+        const batch = group.slice(i, i + APPEND_BATCH_MAX);
+        const keys: string[] = [];
+        const args: string[] = [];
+        for (const u of batch) {
+          const k = orderKeys(u.order);
+          keys.push(k.cursors, k.seq);
+          args.push(u.device, String(u.seq));
+        }
+        guard('setCursor', () => this.conn.eval(SCRIPTS.cursor, keys, args)).then(
+          () => { for (const u of batch) u.resolve(); },
+          (err: unknown) => { for (const u of batch) u.reject(err); },
+        );
+      }
+    }
   }
 
   async cursor(order: string, device: string): Promise<number> {

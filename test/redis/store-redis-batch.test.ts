@@ -80,4 +80,27 @@ describe.skipIf(!redisAvailable({ ownServer: true }))('redis store: batched appe
       await store.close();
     }
   });
+
+  it('coalesces the cursor updates of one tick into one script call, keeping the larger seq of repeated acks', async () => {
+    const store = await RedisStore.connect({ target: { url: redis.url } });
+    try {
+      const orders = [newOrder(), newOrder()];
+      for (const o of orders) for (let i = 0; i < 10; i++) await store.append(input(o));
+      const before = await scriptCalls(redis.port);
+      await Promise.all([
+        store.setCursor(orders[0]!, 'dev-a', 3),
+        store.setCursor(orders[0]!, 'dev-a', 7),
+        store.setCursor(orders[0]!, 'dev-a', 5),
+        store.setCursor(orders[0]!, 'dev-b', 2),
+        store.setCursor(orders[1]!, 'dev-a', 99),
+      ]);
+      expect((await scriptCalls(redis.port)) - before).toBe(1);
+      expect(await store.cursor(orders[0]!, 'dev-a')).toBe(7);
+      expect(await store.cursor(orders[0]!, 'dev-b')).toBe(2);
+      // Never past the head.
+      expect(await store.cursor(orders[1]!, 'dev-a')).toBe(10);
+    } finally {
+      await store.close();
+    }
+  });
 });

@@ -1,7 +1,11 @@
--- Advance a device's cumulative-ack cursor: never backwards, never past the head.
--- KEYS: 1 cursors hash, 2 seq counter.  ARGV: 1 device, 2 seq.
-local want = math.min(tonumber(ARGV[2]), tonumber(redis.call('GET', KEYS[2]) or '0'))
-if want > tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') then
-  redis.call('HSET', KEYS[1], ARGV[1], string.format('%d', want))
+-- Advance devices' cumulative-ack cursors: never backwards, never past the head.
+-- A batch: the relay coalesces the acks of one event-loop turn into one call.
+-- KEYS, 2 per update: cursors hash, seq counter.  ARGV, 2 per update: device, seq.
+for i = 1, #KEYS, 2 do
+  local device, seq = ARGV[i], ARGV[i + 1]
+  local want = math.min(tonumber(seq), tonumber(redis.call('GET', KEYS[i + 1]) or '0'))
+  if want > tonumber(redis.call('HGET', KEYS[i], device) or '0') then
+    redis.call('HSET', KEYS[i], device, string.format('%d', want))
+  end
 end
 return 0
