@@ -49,24 +49,47 @@ export function nonceKey(key: string): string {
   return `sealrelay:nonce:${key}`;
 }
 
+/** A class, not an object literal of arrow functions: orderKeys runs for every append and ack. */
+class Keys implements OrderKeys {
+  readonly seq: string;
+  readonly stream: string;
+  readonly cursors: string;
+  readonly rosters: string;
+  readonly rosterSeq: string;
+  readonly live: string;
+  readonly watchers: string;
+
+  constructor(readonly tag: string) {
+    this.seq = `${tag}:n`;
+    this.stream = `${tag}:s`;
+    this.cursors = `${tag}:c`;
+    this.rosters = `${tag}:r`;
+    this.rosterSeq = `${tag}:ra`;
+    this.live = `${tag}:live`;
+    this.watchers = `${tag}:w`;
+  }
+
+  liveFor(node: string): string {
+    return `${this.tag}:live:${node}`;
+  }
+
+  /** The device length prefix keeps (`a:b`, `c`) and (`a`, `b:c`) apart. */
+  dedup(device: string, clientMsgId: string): string {
+    return `${this.tag}:d:${device.length}:${device}:${clientMsgId}`;
+  }
+
+  keyPackages(recipient: string): string {
+    return `${this.tag}:kp:${recipient}`;
+  }
+
+  /** Length prefixes keep every field boundary unambiguous. */
+  keyPackageGroup(recipient: string, sender: string, epoch: number, scope: string): string {
+    return `${this.tag}:kg:${recipient.length}:${recipient}:${sender.length}:${sender}:${epoch}:${scope}`;
+  }
+}
+
 export function orderKeys(order: string): OrderKeys {
-  const tag = `{o:${escapeTag(order)}}`;
-  return {
-    tag,
-    seq: `${tag}:n`,
-    stream: `${tag}:s`,
-    cursors: `${tag}:c`,
-    rosters: `${tag}:r`,
-    rosterSeq: `${tag}:ra`,
-    live: `${tag}:live`,
-    watchers: `${tag}:w`,
-    liveFor: (node) => `${tag}:live:${node}`,
-    // The device length prefix keeps (`a:b`, `c`) and (`a`, `b:c`) apart.
-    dedup: (device, clientMsgId) => `${tag}:d:${device.length}:${device}:${clientMsgId}`,
-    keyPackages: (recipient) => `${tag}:kp:${recipient}`,
-    // Length prefixes keep every field boundary unambiguous.
-    keyPackageGroup: (recipient, sender, epoch, scope) => `${tag}:kg:${recipient.length}:${recipient}:${sender.length}:${sender}:${epoch}:${scope}`,
-  };
+  return new Keys(`{o:${escapeTag(order)}}`);
 }
 
 /** Recover the order id from a `{o:…}:live[:<node>]` channel name (inverse of orderKeys().live / liveFor). */
