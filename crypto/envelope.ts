@@ -118,13 +118,14 @@ export function decodeEnvelopeHeader(bytes: Uint8Array): EnvelopeHeader {
   return decodeEnvelope(bytes).header;
 }
 
-/** The clear header fields the relay routes and authorizes a publish on. */
+/** The clear header fields the relay routes and authorizes a publish on (and the chain index, for receivers that count). */
 export interface EnvelopeRoute {
   readonly orderId: string;
   readonly epoch: number;
   readonly scope: string;
   readonly kind: string;
   readonly senderDeviceId: string;
+  readonly index: number;
 }
 
 const TAG_ENVELOPE_BYTES = utf8Bytes(TAG_ENVELOPE);
@@ -166,17 +167,18 @@ export function envelopeRoute(bytes: Uint8Array): EnvelopeRoute {
   p += 4 + senderDeviceId.length;
   // senderKeyId, index, prevHash, nonce, ciphertext (at least its tag), signature; then the end.
   if ((p = skipField(bytes, p, 16, 16)) < 0) return routeSlow(bytes);
-  if (readU32(bytes, p) < 0) return routeSlow(bytes);
+  const index = readU32(bytes, p);
+  if (index < 0) return routeSlow(bytes);
   p += 4;
   if ((p = skipField(bytes, p, 32, 32)) < 0 || (p = skipField(bytes, p, NONCE_BYTES, NONCE_BYTES)) < 0) return routeSlow(bytes);
   if ((p = skipField(bytes, p, 16, MAX_ENVELOPE_BYTES)) < 0 || (p = skipField(bytes, p, 64, 64)) < 0 || p !== n) return routeSlow(bytes);
-  return { orderId, epoch, scope, kind, senderDeviceId };
+  return { orderId, epoch, scope, kind, senderDeviceId, index };
 }
 
 /** decodeEnvelope's answer (or error) for what the fast path does not decide. */
 function routeSlow(bytes: Uint8Array): EnvelopeRoute {
   const h = decodeEnvelope(bytes).header;
-  return { orderId: h.orderId, epoch: h.epoch, scope: h.scope, kind: h.kind, senderDeviceId: h.senderDeviceId };
+  return { orderId: h.orderId, epoch: h.epoch, scope: h.scope, kind: h.kind, senderDeviceId: h.senderDeviceId, index: h.index };
 }
 
 /** Big-endian u32 at `p`, or -1 past the end. */

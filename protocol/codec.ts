@@ -20,7 +20,7 @@ import {
   type ClientFrameType,
   type ServerFrameType,
 } from './frames.ts';
-import { MAX_CLIENT_MSG_ID_BYTES, MAX_ENVELOPE_BYTES, MAX_FRAME_BYTES, MAX_ID_BYTES } from './limits.ts';
+import { MAX_CLIENT_MSG_ID_BYTES, MAX_DELIVER_BATCH, MAX_ENVELOPE_BYTES, MAX_FRAME_BYTES, MAX_ID_BYTES } from './limits.ts';
 
 // useRecords:false keeps the wire plain MessagePack that any library can read;
 // moreTypes:false keeps typed arrays out of extension types.
@@ -103,6 +103,8 @@ function ownBytes<T extends object>(frame: T): T {
 /** Decode a frame the relay sent. Same errors as decodeClientFrame. */
 export function decodeServerFrame(bytes: Uint8Array): ServerFrame {
   const raw = unpack(bytes);
+  const fast = fastServerFrame(raw);
+  if (fast) return fast;
   if (typeof raw.t !== 'string') throw new ProtocolError('BAD_FRAME', 'missing frame type `t`');
   if (!serverTypes.has(raw.t)) throw new ProtocolError('UNKNOWN_FRAME_TYPE', String(raw.t).slice(0, 32));
   const parsed = ServerFrame.safeParse(raw);
@@ -145,6 +147,36 @@ function fastClientFrame(raw: Record<string, unknown>): ClientFrame | undefined 
   } else if (raw.t === 'ack') {
     const { order, seq } = raw;
     if (isIdString(order, MAX_ID_BYTES) && Number.isSafeInteger(seq) && (seq as number) >= 0) return { t: 'ack', order, seq: seq as number };
+  }
+  return undefined;
+}
+
+/**
+ * The frames every receiving client decodes all the time (`deliver`, `puback`),
+ * checked by hand as fastClientFrame does on the relay: the same answer as the
+ * schema (known fields only, new objects), or undefined to let the schema decide.
+ */
+function fastServerFrame(raw: Record<string, unknown>): ServerFrame | undefined {
+  if (raw.t === 'deliver') {
+    const { order, messages } = raw;
+    if (!isIdString(order, MAX_ID_BYTES) || !Array.isArray(messages) || messages.length < 1 || messages.length > MAX_DELIVER_BATCH) return undefined;
+    const out: Array<{ seq: number; prev: number; envelope: Uint8Array<ArrayBuffer>; at: number }> = [];
+    for (const m of messages as unknown[]) {
+      if (m === null || typeof m !== 'object' || Array.isArray(m) || m instanceof Uint8Array) return undefined;
+      const { seq, prev, envelope, at } = m as Record<string, unknown>;
+      if (!Number.isSafeInteger(seq) || (seq as number) < 1) return undefined;
+      if (!Number.isSafeInteger(prev) || (prev as number) < 0) return undefined;
+      if (!Number.isSafeInteger(at) || (at as number) < 0) return undefined;
+      if (!(envelope instanceof Uint8Array) || envelope.byteLength < 1 || envelope.byteLength > MAX_ENVELOPE_BYTES) return undefined;
+      out.push({ seq: seq as number, prev: prev as number, envelope: envelope as Uint8Array<ArrayBuffer>, at: at as number });
+    }
+    return { t: 'deliver', order, messages: out };
+  }
+  if (raw.t === 'puback') {
+    const { order, clientMsgId, seq, duplicate } = raw;
+    if (isIdString(order, MAX_ID_BYTES) && isIdString(clientMsgId, MAX_CLIENT_MSG_ID_BYTES) && Number.isSafeInteger(seq) && (seq as number) >= 0 && typeof duplicate === 'boolean') {
+      return { t: 'puback', order, clientMsgId, seq: seq as number, duplicate };
+    }
   }
   return undefined;
 }

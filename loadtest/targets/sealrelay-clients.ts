@@ -7,7 +7,7 @@
  * reconnect resumes with afterSeq, acks are cumulative. A shipper who chats and
  * reads the order is one party doing both on one socket, as on a phone.
  */
-import { decodeEnvelopeHeader, type EnvelopeHeader } from '../../crypto/index.ts';
+import { envelopeRoute, type EnvelopeRoute } from '../../crypto/index.ts';
 import type { ClientFrame, DeliveredMessage, ServerFrame } from '../../protocol/frames.ts';
 import type { ReceiverSink } from '../driver/target.ts';
 import type { LoadDevice } from './fixtures.ts';
@@ -27,7 +27,7 @@ const FIRST_REQUEST_RID = 1_000_001;
  */
 export interface InboxOptions {
   readonly sink: ReceiverSink;
-  classify(h: EnvelopeHeader): number | undefined;
+  classify(h: EnvelopeRoute): number | undefined;
   open?(m: DeliveredMessage): Promise<boolean>;
 }
 
@@ -127,15 +127,17 @@ export class SealParty extends Reconnecting {
 
   /** Hand on in order: at once for headers read in the clear, behind the previous ones when messages are opened first. */
   private handOn(m: DeliveredMessage, inbox: InboxOptions): void {
-    const deliver = (opened: boolean) => {
-      this.readSeq = Math.max(this.readSeq, m.seq);
-      if (!opened) return; // counted by the opener; the application never sees it
-      const h = decodeEnvelopeHeader(m.envelope);
-      inbox.sink.message({ wireSeq: m.seq, cls: inbox.classify(h) ?? Number.MAX_SAFE_INTEGER, seq: h.index + 1 });
-    };
-    if (!inbox.open) return deliver(true);
+    // Pre-sealed bodies: read the clear header at once (no closure: this runs per delivery, and the driver must not be the bottleneck).
+    if (!inbox.open) return this.handOver(m, inbox, true);
     const open = inbox.open.bind(inbox);
-    this.handing = this.handing.then(() => open(m).then(deliver));
+    this.handing = this.handing.then(() => open(m).then((opened) => this.handOver(m, inbox, opened)));
+  }
+
+  private handOver(m: DeliveredMessage, inbox: InboxOptions, opened: boolean): void {
+    this.readSeq = Math.max(this.readSeq, m.seq);
+    if (!opened) return; // counted by the opener; the application never sees it
+    const h = envelopeRoute(m.envelope);
+    inbox.sink.message({ wireSeq: m.seq, cls: inbox.classify(h) ?? Number.MAX_SAFE_INTEGER, seq: h.index + 1 });
   }
 
   private onDeliver(messages: readonly DeliveredMessage[], inbox: InboxOptions): void {

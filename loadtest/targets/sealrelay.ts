@@ -20,7 +20,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decodeEnvelopeHeader, OutboundSenderKey, sealEnvelope, type EnvelopeHeader } from '../../crypto/index.ts';
+import { envelopeRoute, OutboundSenderKey, sealEnvelope, type EnvelopeRoute } from '../../crypto/index.ts';
 import { decodeBody, type AttachmentRef } from '../../client/messages.ts';
 import { decodeServerFrame, encodeFrame } from '../../protocol/codec.ts';
 import { locationOnly, partyOfReceiver, type Mix } from '../driver/mix.ts';
@@ -293,7 +293,7 @@ export class SealRelayTarget implements PeerTarget {
     for (let i = 0; i < 200; i++) {
       decodeServerFrame(encodeFrame({ t: 'deliver', order: 'warm', messages: [{ seq: i + 1, prev: i, envelope: wire(env), at: Date.now() }] }));
       decodeServerFrame(encodeFrame({ t: 'puback', order: 'warm', clientMsgId: String(i), seq: i + 1, duplicate: false }));
-      decodeEnvelopeHeader(env);
+      envelopeRoute(env);
     }
     // bodies 'sdk': the SDK's body schemas compile on first use too.
     if (this.bodies !== 'sdk') return;
@@ -346,7 +346,7 @@ export class SealRelayTarget implements PeerTarget {
     const classes = this.classes[order]!;
     p.receive({
       sink,
-      classify: (h: EnvelopeHeader) => classes.get(classKey(h.senderDeviceId, h.kind, h.scope)),
+      classify: (h: EnvelopeRoute) => classes.get(classKey(h.senderDeviceId, h.kind, h.scope)),
       ...(this.bodies === 'sdk' ? { open: this.sdk[order]!.opener(party, p, this.openErrors) } : {}),
     });
     return {

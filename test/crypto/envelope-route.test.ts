@@ -9,10 +9,10 @@ import { cryptoReady, OutboundSenderKey, sealEnvelope } from '../../crypto/index
 import { decodeEnvelope, envelopeRoute } from '../../crypto/envelope.ts';
 import { code, makeParty, makeWorld, NOW, utf8 } from './fixtures.ts';
 
-function answer(f: () => { orderId: string; epoch: number; scope: string; kind: string; senderDeviceId: string }): unknown {
+function answer(f: () => { orderId: string; epoch: number; scope: string; kind: string; senderDeviceId: string; index: number }): unknown {
   try {
     const h = f();
-    return { orderId: h.orderId, epoch: h.epoch, scope: h.scope, kind: h.kind, senderDeviceId: h.senderDeviceId };
+    return { orderId: h.orderId, epoch: h.epoch, scope: h.scope, kind: h.kind, senderDeviceId: h.senderDeviceId, index: h.index };
   } catch {
     return `error ${code(f)}`;
   }

@@ -73,7 +73,10 @@ describe('a reconnect storm of a few hundred sealrelay clients', () => {
     expect(s.allResumedMs).not.toBeNull();
     expect(s.allCaughtUpMs).not.toBeNull();
     expect(s.allCaughtUpMs!).toBeGreaterThanOrEqual(s.allResumedMs!);
-    expect(r.invalidReasons.filter((x) => /storm/.test(x))).toEqual([]);
+    expect(s.met).toBe(true);
+    // The storm's own verdicts (clients that never resumed or caught up). A scheduler-lag reason that
+    // merely notes it fell inside the storm is the driver's, and depends on how busy this machine is.
+    expect(r.invalidReasons.filter((x) => /^storm "/.test(x))).toEqual([]);
     expect(r).toMatchObject({ lost: 0, duplicates: 0, reordered: 0, catchUpsPending: 0 });
   }, 180_000);
 });

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Packr, Unpackr } from 'msgpackr';
-import { ClientFrame, decodeClientFrame, decodeServerFrame, encodeDeliverOne, encodeFrame, ProtocolError, utf8Length } from '../../protocol/index.ts';
+import { ClientFrame, ServerFrame, decodeClientFrame, decodeServerFrame, encodeDeliverOne, encodeFrame, ProtocolError, utf8Length } from '../../protocol/index.ts';
 import { encodeFrameTransient } from '../../protocol/codec.ts';
 import { serverFrames } from './fixtures.ts';
 
@@ -140,5 +140,54 @@ describe('codec fast paths', () => {
     input.set(pub, 1000);
     const p = decodeClientFrame(input.subarray(1000, 1000 + pub.length)) as { envelope: Uint8Array };
     expect(p.envelope.buffer).toBe(input.buffer);
+  });
+
+  it('decodes deliver and puback exactly as the schema does, for valid, edge and broken frames', () => {
+    const r = rng(13);
+    let accepted = 0;
+    const answer = (bytes: Uint8Array, decode: (b: Uint8Array) => unknown) => {
+      try {
+        return { ok: true, data: decode(bytes) };
+      } catch (err) {
+        expect(err).toBeInstanceOf(ProtocolError);
+        return { ok: false };
+      }
+    };
+    for (let i = 0; i < 6000; i++) {
+      const t = pick(r, ['deliver', 'puback']);
+      const msg = (): Record<string, unknown> => ({ seq: 3, prev: 2, envelope: new Uint8Array(10), at: 1_700_000_000_000 });
+      const frame: Record<string, unknown> = t === 'deliver'
+        ? { t, order: 'order-1', messages: [msg(), msg()] }
+        : { t, order: 'order-1', clientMsgId: 'c-1', seq: 5, duplicate: false };
+      for (let m = Math.floor(r() * 4); m > 0; m--) {
+        if (t === 'deliver' && Array.isArray(frame.messages) && r() < 0.5) {
+          const msgs = frame.messages as Array<Record<string, unknown>>;
+          const which = pick(r, ['seq', 'prev', 'envelope', 'at', 'extra', 'element', 'empty', 'many']);
+          if (which === 'element' && msgs.length > 0) msgs[0] = randomValue(r) as Record<string, unknown>;
+          else if (which === 'empty') frame.messages = [];
+          else if (which === 'many') frame.messages = Array.from({ length: 257 }, msg);
+          else if (msgs.length > 0 && msgs[0] && typeof msgs[0] === 'object') msgs[0][which] = r() < 0.15 ? undefined : randomValue(r);
+          continue;
+        }
+        const fields = [...Object.keys(frame).filter((k) => k !== 't'), 'extra', 'rid'];
+        const k = pick(r, fields);
+        if (r() < 0.15) delete frame[k];
+        else frame[k] = randomValue(r);
+      }
+      const bytes = packr.pack(frame);
+      const want = answer(bytes, (b) => {
+        const parsed = ServerFrame.safeParse(unpackr.unpack(b));
+        if (!parsed.success) throw new ProtocolError('BAD_FRAME');
+        return parsed.data;
+      });
+      const got = answer(bytes, decodeServerFrame);
+      expect(got.ok, JSON.stringify(frame, (_k, v) => (v instanceof Uint8Array ? `bytes(${v.length})` : v))).toBe(want.ok);
+      if (want.ok && got.ok) {
+        expect(got.data).toEqual(want.data);
+        accepted++;
+      }
+    }
+    expect(accepted).toBeGreaterThan(500);
+    expect(accepted).toBeLessThan(5500);
   });
 });
