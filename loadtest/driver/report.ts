@@ -22,6 +22,8 @@ const MixClass = z.object({
   bytes: z.number().int(),
   attachmentBytes: z.number().int().optional(),
   sent: z.number().int(),
+  /** Sends of this class never handed to the relay (their attachment upload failed or had not finished); not in `expected`. */
+  notHandedOn: z.number().int().optional(),
   /** Receivers per order whose role reads this class's scope: its fan-out. */
   receivers: z.number().int(),
   expected: z.number().int(),
@@ -63,6 +65,9 @@ export const RunReportSchema = z.object({
   /** The workload: its message classes with weights, sizes, fan-out and delivery. */
   mix: z.object({ name: z.string(), classes: z.array(MixClass) }).optional(),
   sent: z.number().int(),
+  /** Sends never handed to the relay (attachment uploads that failed or had not finished when the drain closed); the run is then invalid. */
+  notHandedOn: z.number().int().optional(),
+  /** Deliveries expected of the relay: each message handed to it, times the receivers whose role reads it. */
   expected: z.number().int(),
   delivered: z.number().int(),
   lost: z.number().int(),

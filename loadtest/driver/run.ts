@@ -132,6 +132,8 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
   const handed = new Uint32Array(o.orders * C);
   /** Per send: when it was handed on, when later than intended (attachments wait for their upload). */
   const handedAt = new Float64Array(schedule.length);
+  /** Per stream: how many of its sends were handed to their publisher (an attachment's message only once its upload finished). */
+  const handedCount = new Uint32Array(o.orders * C);
   let pendingHandoffs = 0;
   let latency = new LatencyRecorder();
   const warmupMs = o.warmupMs ?? (o.durationMs >= 5000 ? 1000 : 0);
@@ -231,6 +233,8 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
   };
   let deliveredAtMeasureStart = 0;
   let measuring = false;
+  /** Set when the drain window closed: a hand-off finishing later is not counted. */
+  let drained = false;
   t0 = performance.now() + 20;
   t0Epoch = performance.timeOrigin + t0;
   measureFromEpoch = t0Epoch + warmupMs;
@@ -244,16 +248,19 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
     const later = publisherOf[order]![mix.classes[cls]!.sender]!.publish({ cls, seq, intendedMs: t0Epoch + schedule.atMs[i]! });
     if (!later) {
       handed[k] = seq;
+      handedCount[k]!++;
       return;
     }
     pendingHandoffs++;
     later.then(
       (at) => {
+        if (drained) return; // too late: reported as never handed on, not expected of the relay
         handedAt[i] = at;
         handed[k] = Math.max(handed[k]!, seq);
+        handedCount[k]!++;
         pendingHandoffs--;
       },
-      () => pendingHandoffs--, // never handed on: its receivers count it lost
+      () => pendingHandoffs--, // never handed on (its upload failed): not expected of the relay; reported
     );
   };
 
@@ -289,6 +296,7 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
     progress.update(sent, appDelivered);
     await sleep(20);
   }
+  drained = true;
   if (!measuring) beginMeasuring(); // a schedule shorter than its warm-up
   // Measure until the last delivery (or drain timeout), not the idle time after.
   const measuredDeliveries = appDelivered - deliveredAtMeasureStart;
@@ -311,8 +319,16 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
   const tallies = ledgers.map((l, k) => {
     const order = Math.floor(k / receiversPerOrder);
     const r = k % receiversPerOrder;
-    return l.tally(mix.classes.map((_, c) => (reads[r]![c] ? streams.count(order, c) : 0)));
+    // Expected of the relay: what was handed to the publisher. A message that never was
+    // (its attachment upload failed or had not finished) is reported as notHandedOn instead.
+    return l.tally(mix.classes.map((_, c) => (reads[r]![c] ? handedCount[order * C + c]! : 0)));
   });
+  const handedOfClass = mix.classes.map((_, c) => {
+    let n = 0;
+    for (let order = 0; order < o.orders; order++) n += handedCount[order * C + c]!;
+    return n;
+  });
+  const notHandedOn = sent - handedOfClass.reduce((a, b) => a + b, 0);
   const totals = sumTallies(tallies);
   const logs = ledgers.map((l) => l.reconnectLog());
   const stormResults = storms.map((m) => stormFigures(m, logs, o.stormGoalMs ?? STORM_GOAL_MS, cpuTimeline, epochNowMs()));
@@ -327,6 +343,7 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
   if (unknown > 0) invalidReasons.push(`${unknown} deliveries could not be matched to a send`);
   if (latency.overflowCount > 0) invalidReasons.push(`${latency.overflowCount} latencies exceeded 60 s`);
   const openFailed = Object.values(openFailures ?? {}).reduce((a, b) => a + b, 0);
+  if (notHandedOn > 0) invalidReasons.push(`${notHandedOn} messages were never handed to the relay (their attachment upload failed or had not finished when the drain window closed): the driver did not offer the load it claims`);
   if (openFailed > 0) invalidReasons.push(`${openFailed} deliveries did not decrypt and verify (${JSON.stringify(openFailures)})`);
   for (const st of stormResults) {
     const why = stormInvalidReason(st);
@@ -361,12 +378,14 @@ export async function runLoad(o: RunOptions): Promise<RunReport> {
         bytes: classBytes[i]!,
         ...(c.attachmentBytes ? { attachmentBytes: c.attachmentBytes } : {}),
         sent: sentOfClass[i]!,
+        ...(handedOfClass[i]! < sentOfClass[i]! ? { notHandedOn: sentOfClass[i]! - handedOfClass[i]! } : {}),
         receivers: fanOut[i]!,
-        expected: sentOfClass[i]! * fanOut[i]!,
+        expected: handedOfClass[i]! * fanOut[i]!,
         delivered: tallies.reduce((s, t) => s + (t.deliveredByStream[i] ?? 0), 0),
       })),
     },
     sent,
+    ...(notHandedOn > 0 ? { notHandedOn } : {}),
     expected: totals.expected,
     delivered: totals.delivered,
     lost: totals.lost,

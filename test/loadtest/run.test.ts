@@ -111,6 +111,18 @@ describe('a run of the steady mix', () => {
     expect(r.latencyMs.max).toBeLessThan(250); // the 300 ms upload is not delivery latency
   });
 
+  it('does not count a message whose upload never finished as lost by the relay: it is reported as never handed on, and the run is invalid', async () => {
+    const r = await runLoad({ ...mixRun, drainMs: 300, target: new FakeTarget({ uploadMs: 5000 }) });
+    const photos = r.mix!.classes.find((c) => c.name === 'photo-courier')!;
+    expect(photos.sent).toBeGreaterThan(0);
+    expect(photos.notHandedOn).toBe(photos.sent);
+    expect(photos.expected).toBe(0);
+    expect(r.notHandedOn).toBe(photos.sent);
+    expect(r).toMatchObject({ lost: 0, delivered: r.expected, valid: false });
+    expect(r.invalidReasons.join(' ')).toMatch(/never handed to the relay/);
+    expect(RunReportSchema.safeParse(r).success).toBe(true);
+  });
+
   it('is invalid when a receiver could not open a message (bodies sdk)', async () => {
     const r = await runLoad({ ...mixRun, target: new FakeTarget({ openFailures: { DECRYPT_FAILED: 2 } }) });
     expect(r.valid).toBe(false);
