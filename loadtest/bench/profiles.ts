@@ -10,6 +10,7 @@ import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { latencyBound } from '../report/bound.ts';
 import type { RunReport } from '../driver/report.ts';
 import { summaryLine } from '../driver/report.ts';
 import { writeMatrixHtml } from '../report/html.ts';
@@ -54,7 +55,13 @@ for (const p of values.profiles!.split(',')) {
     console.log(summaryLine(r));
   }
 }
+const verdicts = reports.map(latencyBound);
+for (const v of verdicts) console.log(`${v.met === undefined ? 'N/A ' : v.met ? 'MET ' : 'MISSED'} ${v.profile}: ${v.note}`);
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const html = writeMatrixHtml(`${values.scenario} across profiles`, reports, `reports/profiles-${values.scenario}-${stamp}.html`);
-writeFileSync(`reports/profiles-${values.scenario}-${stamp}.md`, markdownTable(reports) + '\n');
+const boundRows = verdicts.map((v) => `| ${v.profile} | ${v.boundMs ?? '–'} | ${v.p99Ms} | ${v.met === undefined ? 'n/a' : v.met ? 'met' : 'missed'} | ${v.note} |`);
+writeFileSync(
+  `reports/profiles-${values.scenario}-${stamp}.md`,
+  [markdownTable(reports), '', '| profile | p99 bound ms | p99 ms | verdict | how |', '|---|---:|---:|---|---|', ...boundRows].join('\n') + '\n',
+);
 console.log(`matrix: ${html}`);
