@@ -44,10 +44,15 @@ export function utf8Length(s: string): number {
 
 // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f]/;
+/**
+ * A surrogate half without its partner: not valid Unicode, and its UTF-8 form (what
+ * node-redis or a TextEncoder writes) is U+FFFD, so two such ids could name one key.
+ */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 /** The rule of idString as a plain predicate (the codec's fast paths use it; same answer as the schema). */
 export function isIdString(s: unknown, max: number): s is string {
-  return typeof s === 'string' && s.length >= 1 && s.length <= max && utf8Length(s) <= max && !CONTROL.test(s);
+  return typeof s === 'string' && s.length >= 1 && s.length <= max && utf8Length(s) <= max && !CONTROL.test(s) && !LONE_SURROGATE.test(s);
 }
 
 /** A non-empty UTF-8 string of at most `max` bytes, without control characters. */
@@ -56,8 +61,8 @@ function idString(max: number) {
     .string()
     .min(1)
     .max(max)
-    .refine((s) => utf8Length(s) <= max && !CONTROL.test(s), {
-      message: `must be 1..${max} UTF-8 bytes without control characters`,
+    .refine((s) => utf8Length(s) <= max && !CONTROL.test(s) && !LONE_SURROGATE.test(s), {
+      message: `must be 1..${max} UTF-8 bytes of well-formed text without control characters`,
     });
 }
 

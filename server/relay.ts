@@ -16,7 +16,12 @@ export class Relay implements SocketHandler, SessionHost {
   private readonly sessions = new Map<Connection, Session>();
   private readonly byDevice = new Map<string, Set<Session>>();
   private readonly unsubscribers: Array<() => void> = [];
-  private closing = false;
+  private shutting = false;
+
+  /** SessionHost: shutting down (no new sockets, no new publishes; in-flight appends finish). */
+  get closing(): boolean {
+    return this.shutting;
+  }
 
   constructor(readonly ctx: RelayContext) {
     this.unsubscribers.push(
@@ -28,7 +33,7 @@ export class Relay implements SocketHandler, SessionHost {
   // ---------------------------------------------------------------- SocketHandler
 
   open(conn: Connection): void {
-    if (this.closing) return conn.end(closeCodeOf('SERVER_RESTARTING'), 'SERVER_RESTARTING');
+    if (this.shutting) return conn.end(closeCodeOf('SERVER_RESTARTING'), 'SERVER_RESTARTING');
     const session = new Session(conn, this);
     this.sessions.set(conn, session);
     this.ctx.metrics.connections.inc();
@@ -117,7 +122,7 @@ export class Relay implements SocketHandler, SessionHost {
 
   /** Refuse new sockets from now on. */
   stopAccepting(): void {
-    this.closing = true;
+    this.shutting = true;
   }
 
   /** Close every socket with SERVER_RESTARTING so clients resume elsewhere. */

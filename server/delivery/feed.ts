@@ -92,8 +92,12 @@ export class OrderFeed implements FeedPosition {
     this.lastFanned = message.seq;
     if (this.subscriptions.size === 0) return;
     const frames = this.frames;
-    for (const sub of this.subscriptions) sub.offerLive(message, frames);
-    frames.clear();
+    try {
+      for (const sub of this.subscriptions) sub.offerLive(message, frames);
+    } finally {
+      // Never let one message's frames serve the next (a reader of another scope could get them).
+      frames.clear();
+    }
   }
 }
 

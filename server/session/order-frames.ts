@@ -116,6 +116,10 @@ export const MAX_PUBLISHES_IN_FLIGHT = 512;
 const OVERLOAD_RETRY_MS = 50;
 
 function publish(s: Session, frame: ClientFrameOf<'pub'>): void {
+  // Shutting down: take no new appends (the grace period waits for those in flight
+  // to finish, and would never see zero under steady traffic). The client resumes elsewhere.
+  // The socket stays open until the relay closes it: pubacks of appends already in flight must still reach it.
+  if (s.shuttingDown) return s.refuseWithoutClosing('SERVER_RESTARTING', { order: frame.order, clientMsgId: frame.clientMsgId });
   const take = s.ctx.publishLimiter.take(s.device, s.ctx.now());
   if (!take.ok) {
     s.ctx.metrics.published('rejected', 'ws');
@@ -141,8 +145,12 @@ function publish(s: Session, frame: ClientFrameOf<'pub'>): void {
     if (validated) return appendValidated(s, frame, validated);
   }
   // Otherwise in arrival order behind the others (per-sender hash chains must not be reordered).
+  // The envelope may be a view into a shared receive slab: a queued publish keeps a copy,
+  // not the whole slab, while it waits.
   s.pubValidating++;
-  s.pubQueue = s.pubQueue.then(() => validateQueued(s, frame));
+  const queued = { ...frame, envelope: Uint8Array.prototype.slice.call(frame.envelope) as typeof frame.envelope };
+  const next = (): Promise<void> => validateQueued(s, queued);
+  s.pubQueue = s.pubQueue.then(next, next);
 }
 
 async function validateQueued(s: Session, frame: ClientFrameOf<'pub'>): Promise<void> {

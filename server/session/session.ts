@@ -20,6 +20,8 @@ export type SessionState = 'new' | 'challenged' | 'ready' | 'closed';
 /** What a session needs from the relay beyond the shared context. */
 export interface SessionHost {
   readonly ctx: RelayContext;
+  /** The relay is shutting down: it finishes in-flight appends and takes no new ones. */
+  readonly closing: boolean;
   /** Count this authenticated connection against its device's cap; false when over it. */
   admit(session: Session): boolean;
   forget(session: Session): void;
@@ -65,6 +67,10 @@ export class Session implements SubscriberSink {
 
   get ctx(): RelayContext {
     return this.host.ctx;
+  }
+
+  get shuttingDown(): boolean {
+    return this.host.closing;
   }
 
   get bufferedAmount(): number {
@@ -194,6 +200,13 @@ export class Session implements SubscriberSink {
     if (this.state === 'closed') return;
     this.send({ t: 'error', code, message: spec.message, ...extra });
     if (spec.close) this.end(code);
+  }
+
+  /** The error frame of `code` (counted and logged like any), without the close the table may ask for. */
+  refuseWithoutClosing(code: ErrorCode, extra: ErrorExtra = {}): void {
+    this.ctx.metrics.error(code);
+    this.log.info({ code, ...extra }, 'error');
+    if (this.state !== 'closed') this.send({ t: 'error', code, message: ERRORS[code].message, ...extra });
   }
 
   /** Send the error frame (so the client learns why) and close with its code. */

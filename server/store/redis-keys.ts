@@ -35,7 +35,7 @@ export interface OrderKeys {
    * the node that appended.
    */
   readonly live: string;
-  /** Set of ids of the relay nodes watching the order (each SADDs itself while it does). */
+  /** Sorted set of the relay nodes watching the order: node id → lease expiry (ms); each renews its lease while it watches. */
   readonly watchers: string;
   liveFor(node: string): string;
   dedup(device: string, clientMsgId: string): string;
@@ -66,7 +66,7 @@ class Keys implements OrderKeys {
     this.rosters = `${tag}:r`;
     this.rosterSeq = `${tag}:ra`;
     this.live = `${tag}:live`;
-    this.watchers = `${tag}:w`;
+    this.watchers = `${tag}:wl`;
   }
 
   liveFor(node: string): string {

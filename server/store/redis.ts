@@ -25,7 +25,7 @@ import type {
   RosterRecord,
   StoredMessage,
 } from './types.ts';
-import { EpochStaleError, KEY_PACKAGES_KEPT_PER_GROUP } from './types.ts';
+import { EpochStaleError, KEY_PACKAGES_KEPT_PER_GROUP, StoreUnavailableError } from './types.ts';
 
 const SCRIPTS = {
   append: loadScript('append', 'trim', 'hints'),
@@ -43,7 +43,14 @@ export interface RedisStoreOptions extends RedisConnectionOptions {
   now?: () => number;
   /** This relay node's id in hints; defaults to a random one. */
   nodeId?: string;
+  /**
+   * How long a node's watch of an order lasts in Redis without renewal (default 60 s;
+   * renewed every third of it). A node that crashed stops being sent hints after it.
+   */
+  watchLeaseMs?: number;
 }
+
+export const DEFAULT_WATCH_LEASE_MS = 60_000;
 
 /** Appends per script call, and envelope bytes per call (a batch must not hold Redis for long). */
 export const APPEND_BATCH_MAX = 64;
@@ -97,6 +104,12 @@ export class RedisStore implements MessageStore {
   private announceTimer: NodeJS.Timeout | undefined;
   private announceAttempts = 0;
   private appendQueue: PendingAppend[] = [];
+  /** Orders whose hint channel is subscribed and whose watch lease is held in Redis. */
+  private readonly joined = new Set<string>();
+  /** Per order: the tail of its chain of watch/unwatch reconciliations (they must not overlap). */
+  private readonly watchOps = new Map<string, Promise<void>>();
+  private readonly watchLeaseMs: number;
+  private leaseTimer: NodeJS.Timeout | undefined;
   private readonly cursorQueue = new Map<string, PendingCursor>();
   private cursorScheduled = false;
   private appendScheduled = false;
@@ -109,6 +122,9 @@ export class RedisStore implements MessageStore {
     this.now = opts.now ?? Date.now;
     this.nodeId = opts.nodeId ?? randomBytes(6).toString('hex');
     this.clustered = 'cluster' in opts.target;
+    this.watchLeaseMs = opts.watchLeaseMs ?? DEFAULT_WATCH_LEASE_MS;
+    this.leaseTimer = setInterval(() => this.renewLeases(), Math.max(10, Math.floor(this.watchLeaseMs / 3)));
+    this.leaseTimer.unref();
     // Hints published while our subscriber was away are lost: re-announce every watched head.
     conn.onResubscribed(() => {
       for (const order of this.watched.keys()) this.unannounced.add(order);
@@ -130,8 +146,11 @@ export class RedisStore implements MessageStore {
    * answered, i.e. once it is durable.
    */
   append(input: AppendInput): Promise<AppendResult> {
+    // A copy of the envelope: the caller's may be a view into a large shared receive
+    // buffer, which a message waiting on Redis would otherwise keep alive whole.
+    const own: AppendInput = { ...input, envelope: Uint8Array.prototype.slice.call(input.envelope) };
     return new Promise<AppendResult>((resolve, reject) => {
-      this.appendQueue.push({ input, resolve, reject });
+      this.appendQueue.push({ input: own, resolve, reject });
       if (!this.appendScheduled) {
         this.appendScheduled = true;
         setImmediate(() => this.flushAppends());
@@ -179,6 +198,8 @@ export class RedisStore implements MessageStore {
       const seq = reply[3 * i]!;
       const status = reply[3 * i + 1];
       if (status === 2) return reject(new EpochStaleError(input.epoch, reply[3 * i + 2] ?? 0));
+      // This message failed in the script (the others of the batch stand): not acknowledged, its retry is deduplicated.
+      if (status === 3) return reject(new StoreUnavailableError('append', new Error('the append script failed for this message')));
       if (status === 0) {
         // Local listeners hear of our own appends at once; the script hints only the other nodes.
         this.listeners.emit(input.order, { seq, envelope: input.envelope, at: input.at, epoch: input.epoch, scope: input.scope, sender: input.device });
@@ -218,7 +239,7 @@ export class RedisStore implements MessageStore {
   async putRoster(order: string, epoch: number, bytes: Uint8Array): Promise<boolean> {
     const k = orderKeys(order);
     const ok = await guard('putRoster', () =>
-      this.conn.eval<number>(SCRIPTS.roster, [k.rosters, k.rosterSeq, k.seq, k.watchers, k.live], [String(epoch), toBuffer(bytes), this.nodeId]),
+      this.conn.eval<number>(SCRIPTS.roster, [k.rosters, k.rosterSeq, k.seq, k.watchers, k.live], [String(epoch), toBuffer(bytes), this.nodeId, String(this.now())]),
     );
     // Local listeners at once; the SPUBLISH reaches the other nodes watching the order.
     if (ok === 1) this.rosterListeners.emit(order, epoch);
@@ -349,24 +370,24 @@ export class RedisStore implements MessageStore {
   }
 
   /**
-   * Reference-counted. On the first watch of an order: SSUBSCRIBE to this node's hint
-   * channel of the order, then join the order's watchers set (from then on appends on
-   * other nodes hint us). Every watch ends with a synthetic hint of the current head,
-   * which covers appends made between the caller's replay read and joining.
+   * Reference-counted. While an order is watched this node's hint channel of it is
+   * subscribed and the node holds a lease in the order's watchers set (appends on
+   * other nodes then hint it). Every watch ends with a synthetic hint of the current
+   * head, which covers appends made between the caller's replay read and joining.
+   *
+   * The Redis side follows the count through `reconcile`, one at a time per order:
+   * an unwatch whose SUNSUBSCRIBE was still on its way when a watch subscribed again
+   * left the node deaf to the order (node-redis saw the channel as subscribed and
+   * sent nothing; the late SUNSUBSCRIBE then dropped it).
    */
   async watch(order: string): Promise<void> {
-    const n = this.watched.get(order) ?? 0;
-    this.watched.set(order, n + 1);
-    if (n === 0) {
-      const k = orderKeys(order);
-      const channel = k.liveFor(this.nodeId);
-      try {
-        await guard('watch', () => this.conn.sSubscribe(channel, (msg) => this.onHint(channel, msg)));
-        await guard('watch', () => this.conn.call(k.watchers, ['SADD', k.watchers, this.nodeId]));
-      } catch (err) {
-        if (this.release(order)) await this.conn.sUnsubscribe(channel).catch(() => undefined);
-        throw err;
-      }
+    this.watched.set(order, (this.watched.get(order) ?? 0) + 1);
+    try {
+      await this.reconcile(order);
+    } catch (err) {
+      this.release(order);
+      void this.reconcile(order).catch(() => undefined);
+      throw err;
     }
     // If Redis cannot be read right now, keep trying in the background rather than
     // leave appends made between the caller's replay and the subscription unannounced.
@@ -378,11 +399,45 @@ export class RedisStore implements MessageStore {
 
   async unwatch(order: string): Promise<void> {
     if (!this.release(order)) return;
-    const k = orderKeys(order);
-    await guard('unwatch', async () => {
-      await this.conn.call(k.watchers, ['SREM', k.watchers, this.nodeId]);
-      await this.conn.sUnsubscribe(k.liveFor(this.nodeId));
-    });
+    await this.reconcile(order);
+  }
+
+  /** Bring Redis in line with whether `order` is watched now; chained per order, never two at once. */
+  private reconcile(order: string): Promise<void> {
+    const run = async (): Promise<void> => {
+      const want = this.watched.has(order) && !this.closed;
+      const k = orderKeys(order);
+      const channel = k.liveFor(this.nodeId);
+      if (want && !this.joined.has(order)) {
+        await guard('watch', () => this.conn.sSubscribe(channel, (msg) => this.onHint(channel, msg)));
+        this.joined.add(order);
+        await guard('watch', () => this.conn.call(k.watchers, ['ZADD', k.watchers, String(this.now() + this.watchLeaseMs), this.nodeId]));
+      } else if (!want && this.joined.has(order)) {
+        this.joined.delete(order);
+        await guard('unwatch', async () => {
+          await this.conn.sUnsubscribe(channel);
+          await this.conn.call(k.watchers, ['ZREM', k.watchers, this.nodeId]);
+        });
+      }
+    };
+    const prev = this.watchOps.get(order) ?? Promise.resolve();
+    const next = prev.then(run, run);
+    this.watchOps.set(order, next);
+    const forget = (): void => {
+      if (this.watchOps.get(order) === next) this.watchOps.delete(order);
+    };
+    next.then(forget, forget);
+    return next;
+  }
+
+  /** Renew this node's lease on every order it watches (a third of the lease period apart). */
+  private renewLeases(): void {
+    if (this.closed) return;
+    const expires = String(this.now() + this.watchLeaseMs);
+    for (const order of this.joined) {
+      const k = orderKeys(order);
+      this.conn.call(k.watchers, ['ZADD', k.watchers, expires, this.nodeId]).catch(() => undefined);
+    }
   }
 
   /** Drop one watch reference; true when it was the last. */
@@ -406,10 +461,12 @@ export class RedisStore implements MessageStore {
     if (this.closed) return;
     this.closed = true;
     clearTimeout(this.announceTimer);
+    clearInterval(this.leaseTimer);
     this.unannounced.clear();
     this.listeners.clear();
     this.rosterListeners.clear();
     this.watched.clear();
+    this.joined.clear();
     await this.conn.close();
   }
 
@@ -451,8 +508,8 @@ export class RedisStore implements MessageStore {
   }
 
   /**
-   * Back in the order's watchers set (an append that found our subscriber gone dropped
-   * us from it), then the roster epoch and the head: in that order, so no append or
+   * Renew the lease in the order's watchers set (it may have run out while Redis was
+   * away), then the roster epoch and the head: in that order, so no append or
    * roster change falls between. The epoch matters as much as the head: a roster hint
    * lost in the outage would otherwise leave a removed member's subscription on this
    * node until the order's next message (listeners ignore an epoch they already have).
@@ -460,7 +517,7 @@ export class RedisStore implements MessageStore {
   private async rejoin(order: string): Promise<boolean> {
     const k = orderKeys(order);
     try {
-      await this.conn.call(k.watchers, ['SADD', k.watchers, this.nodeId]);
+      await this.conn.call(k.watchers, ['ZADD', k.watchers, String(this.now() + this.watchLeaseMs), this.nodeId]);
       const epoch = await this.currentEpoch(order);
       if (epoch > 0 && this.watched.has(order)) this.rosterListeners.emit(order, epoch);
     } catch {

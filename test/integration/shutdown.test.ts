@@ -34,6 +34,30 @@ describe('graceful shutdown', () => {
     await expect(TestClient.open(relay.url)).rejects.toThrow();
   });
 
+  it('takes no new publish once shutting down (SERVER_RESTARTING), so a steady publisher cannot hold shutdown for the whole grace period', async () => {
+    const w = await makeWorld();
+    const store = new SlowStore();
+    const relay = await startTestRelay(w, { shutdownGraceMs: 20_000 }, { store });
+    const order = 'order-shutdown-steady';
+    const r = rosterFor(w, order, [w.shipper]);
+    const c = await authed(relay, w.shipper);
+    await putRoster(c, order, r.bytes);
+    const sender = new Sender(w.shipper, r.roster);
+    const started = new Promise<void>((res) => (store.appendStarted = res));
+    c.send({ t: 'pub', order, clientMsgId: 'first', envelope: b(sender.seal('text')) });
+    await started;
+    const t0 = Date.now();
+    const closing = relay.close();
+    // Keeps publishing during the grace period, as a busy client would.
+    c.send({ t: 'pub', order, clientMsgId: 'during-shutdown', envelope: b(sender.seal('text')) });
+    expect(await c.nextOf('puback')).toMatchObject({ clientMsgId: 'first' });
+    expect(await c.nextError()).toMatchObject({ code: 'SERVER_RESTARTING', clientMsgId: 'during-shutdown' });
+    await closing;
+    expect(Date.now() - t0).toBeLessThan(5000);
+    // Nothing was stored for the refused publish: its retry elsewhere is the only copy.
+    expect((await store.read(order, 0, 10)).length).toBe(1);
+  });
+
   it('`sealrelay serve` prints where it listens and exits 0 on SIGTERM, closing sockets with SERVER_RESTARTING', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'serve', '--port', '0', '--host', '127.0.0.1'], {
       cwd: process.cwd(),

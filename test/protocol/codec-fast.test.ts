@@ -190,4 +190,15 @@ describe('codec fast paths', () => {
     expect(accepted).toBeGreaterThan(500);
     expect(accepted).toBeLessThan(5500);
   });
+
+  it('refuses ids with a lone surrogate, in the schema and the fast path alike (their UTF-8 is U+FFFD: two such ids would name one store key)', () => {
+    for (const order of ['a\ud800', '\udc00b', 'x\ud83d\ude00\ud83d']) {
+      expect(ClientFrame.safeParse({ t: 'sub', order, afterSeq: 0 }).success).toBe(false);
+      expect(ClientFrame.safeParse({ t: 'pub', order, clientMsgId: 'c', envelope: new Uint8Array(3) }).success).toBe(false);
+    }
+    expect(ClientFrame.safeParse({ t: 'sub', order: 'ok-\ud83d\ude00', afterSeq: 0 }).success).toBe(true);
+    // On the wire they cannot even arrive: msgpackr decodes invalid UTF-8 (a surrogate's CESU bytes) to U+FFFD.
+    const frame = (orderBytes: number[]) => new Uint8Array([0x83, 0xa1, 0x74, 0xa3, ...Buffer.from('sub'), 0xa5, ...Buffer.from('order'), 0xa0 | orderBytes.length, ...orderBytes, 0xa8, ...Buffer.from('afterSeq'), 0x00]);
+    expect(decodeClientFrame(frame([0x61, 0xed, 0xa0, 0x80]))).toMatchObject({ order: 'a\ufffd\ufffd\ufffd' });
+  });
 });

@@ -103,4 +103,24 @@ describe.skipIf(!redisAvailable({ ownServer: true }))('redis store: batched appe
       await store.close();
     }
   });
+
+  it('fails only the message whose script step failed; the others of its batch (other orders) are stored, answered and announced', async () => {
+    const store = await RedisStore.connect({ target: { url: redis.url } });
+    try {
+      const [p, q, r] = [newOrder(), newOrder(), newOrder()];
+      for (let i = 0; i < 3; i++) await store.append(input(p));
+      // A damaged key (as an allkeys eviction policy could leave): p's counter is gone, so its next XADD fails.
+      await rawCommand(redis.port, `DEL {o:${p}}:n`);
+      const heard: string[] = [];
+      store.onAppend((o) => heard.push(o));
+      const results = await Promise.allSettled([store.append(input(q)), store.append(input(p)), store.append(input(r))]);
+      expect(results[0]).toMatchObject({ status: 'fulfilled', value: { seq: 1, duplicate: false } });
+      expect(results[1]!.status).toBe('rejected');
+      expect((results[1] as PromiseRejectedResult).reason).toBeInstanceOf(StoreUnavailableError);
+      expect(results[2]).toMatchObject({ status: 'fulfilled', value: { seq: 1, duplicate: false } });
+      expect(heard.sort()).toEqual([q, r].sort());
+    } finally {
+      await store.close();
+    }
+  });
 });

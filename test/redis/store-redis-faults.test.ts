@@ -130,7 +130,7 @@ describe.skipIf(!redisAvailable({ ownServer: true }))('redis store under faults'
     await nodeA.watch(order);
     await nodeB.watch(order);
     const k = orderKeys(order);
-    expect((await rawCommand(redis.port, `SMEMBERS ${k.watchers}`)).match(/node-[ab]/g)?.sort()).toEqual(['node-a', 'node-b']);
+    expect((await rawCommand(redis.port, `ZRANGE ${k.watchers} 0 -1`)).match(/node-[ab]/g)?.sort()).toEqual(['node-a', 'node-b']);
     // A raw listener on A's own hint channel: Redis must send nothing there for A's appends.
     const spy = await open(redis.url, { nodeId: 'spy' });
     const onA: Buffer[] = [];
@@ -146,17 +146,45 @@ describe.skipIf(!redisAvailable({ ownServer: true }))('redis store under faults'
     await until(() => onA.length === 1);
   });
 
-  it('drops a watcher nobody listens for (a crashed node) from the set at the next append, and a node rejoins after its subscriber is back', async () => {
-    const nodeA = await open(redis.url, { nodeId: 'node-a' });
+  it('drops a crashed node when its watch lease runs out, keeps a live one whose subscriber is away for a moment, and renews leases', async () => {
+    const nodeA = await open(redis.url, { nodeId: 'node-a', watchLeaseMs: 600 });
     const order = newOrder();
     const k = orderKeys(order);
-    await rawCommand(redis.port, `SADD ${k.watchers} crashed-node`);
+    const score = async (node: string) => {
+      const m = /\$\d+\r\n([\d.]+)\r\n/.exec(await rawCommand(redis.port, `ZSCORE ${k.watchers} ${node}`));
+      return m ? Number(m[1]) : undefined;
+    };
+    // A node that crashed long ago (lease in the past), and one that is alive but has no subscriber right now.
+    await rawCommand(redis.port, `ZADD ${k.watchers} ${Date.now() - 1000} crashed-node ${Date.now() + 60_000} reconnecting-node`);
     await nodeA.append(input(order));
-    expect(await rawCommand(redis.port, `SISMEMBER ${k.watchers} crashed-node`)).toContain(':0');
+    expect(await score('crashed-node')).toBeUndefined();
+    expect(await score('reconnecting-node')).toBeGreaterThan(Date.now());
     await nodeA.watch(order);
-    expect(await rawCommand(redis.port, `SISMEMBER ${k.watchers} node-a`)).toContain(':1');
+    const first = (await score('node-a'))!;
+    expect(first).toBeGreaterThan(Date.now());
+    // Renewed every third of the lease: after two lease periods it is still held, further out.
+    await new Promise((r) => setTimeout(r, 1300));
+    expect((await score('node-a'))!).toBeGreaterThan(first);
     await nodeA.unwatch(order);
-    expect(await rawCommand(redis.port, `SISMEMBER ${k.watchers} node-a`)).toContain(':0');
+    expect(await score('node-a')).toBeUndefined();
+  });
+
+  it('an unwatch and a watch of one order that overlap leave the node subscribed and hinted (the SDK re-subscribes this way)', async () => {
+    const nodeA = await open(redis.url, { nodeId: 'node-a' });
+    const nodeB = await open(redis.url, { nodeId: 'node-b' });
+    for (let round = 0; round < 5; round++) {
+      const order = newOrder();
+      const atB: number[] = [];
+      nodeB.onAppend((o, m) => { if (o === order) atB.push(m.seq); });
+      await nodeB.watch(order);
+      // The relay's resubscribe: drop the last local subscription, a round trip or two, subscribe again.
+      const unwatching = nodeB.unwatch(order);
+      await Promise.all([nodeB.head(order), nodeB.oldest(order)].slice(0, round % 3));
+      await Promise.all([unwatching, nodeB.watch(order)]);
+      await nodeA.append(input(order));
+      await nodeA.append(input(order));
+      await until(() => atB.includes(2), 3000);
+    }
   });
 
   it('re-announces the head on watch, so an append made while unwatched is not lost', async () => {

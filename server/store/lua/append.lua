@@ -4,13 +4,13 @@
 -- On a standalone Redis a batch may hold messages of many orders; on a Cluster every
 -- key of one call must be in one slot, so the store batches per order there.
 -- KEYS, 6 per message: seq counter, stream, dedup key of (device, clientMsgId), watchers
---       set (ids of the relay nodes watching the order), rosters hash (its HLEN is the
+--       (sorted set: relay node id -> lease expiry ms), rosters hash (its HLEN is the
 --       order's current epoch), hint channel prefix (a node listens on <prefix>:<node>;
 --       declared as a key so Redis Cluster checks the slot)
 -- ARGV: 1 dedup window ms, 2 max length, 3 max age ms, 4 now ms, 5 node id, then 5 per
 --       message: envelope, at, epoch, scope, sender
 -- Returns a flat array, 3 per message: seq, status (0 stored, 1 duplicate, 2 stale
--- epoch), and the current epoch when the status is 2 (else 0).
+-- epoch, 3 failed), and the current epoch when the status is 2 (else 0).
 
 local function append_one(k_seq, k_stream, k_dedup, k_watchers, k_rosters, k_prefix, envelope, at, epoch, scope, sender, window, max_len, max_age, now, node)
   -- 1. Dedup: a retry of an appended message answers its original seq and stores nothing.
@@ -44,21 +44,25 @@ local function append_one(k_seq, k_stream, k_dedup, k_watchers, k_rosters, k_pre
 
   -- 5. Hints for the OTHER relay nodes watching the order (format: server/store/redis-hint.ts).
   --    The appending node told its own subscribers already; sending its hint back to it
-  --    cost Redis a push and the node a parse per message for nothing. A watcher nobody
-  --    listens for (a crashed node, or one whose subscriber is reconnecting) is dropped
-  --    from the set; a node re-adds itself when its subscriber is back, then reads the head.
-  publish_hints(k_watchers, k_prefix, node, function()
+  --    cost Redis a push and the node a parse per message for nothing. Watchers hold
+  --    leases (hints.lua): a crashed node drops out when its lease runs out.
+  publish_hints(k_watchers, k_prefix, node, now, function()
     local header = string.format('%d,%s,%s,%d,%d,%d\n', seq, at, epoch, #scope, #sender, #node)
     return header .. scope .. sender .. node .. envelope
   end)
   return seq, 0, 0
 end
 
+-- Each message on its own: one that fails (a damaged key, say) answers status 3 and
+-- does not take the others of the batch, possibly of other orders, down with it.
+-- (Lua is not rolled back: what a failed message wrote before failing stays, and is
+-- what its retry finds; every write before the INCR is idempotent or a read.)
 local out = {}
 for i = 0, #KEYS / 6 - 1 do
   local k, a = i * 6, 5 + i * 5
-  local seq, status, current = append_one(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5], KEYS[k + 6],
+  local ok, seq, status, current = pcall(append_one, KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4], KEYS[k + 5], KEYS[k + 6],
     ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+  if not ok then seq, status, current = 0, 3, 0 end
   out[#out + 1] = seq
   out[#out + 1] = status
   out[#out + 1] = current
