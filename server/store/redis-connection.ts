@@ -299,7 +299,7 @@ async function openStandalone(url: string, opts: RedisConnectionOptions, notify:
     sSubscribe: async (channel, listener) => (await subscriber()).sSubscribe(channel, listener, true),
     sUnsubscribe: async (channel) => { if (sub) await sub.sUnsubscribe(channel); },
     close: async () => {
-      await Promise.allSettled([client.close(), sub?.close()]);
+      await Promise.allSettled([closeOrDestroy(client), sub ? closeOrDestroy(sub) : undefined]);
     },
   };
 }
@@ -321,8 +321,28 @@ async function openCluster(nodes: readonly string[], opts: RedisConnectionOption
     onFreshConnection: (f) => { cluster.on('node-ready', f); },
     sSubscribe: (channel, listener) => cluster.sSubscribe(channel, listener, true),
     sUnsubscribe: (channel) => cluster.sUnsubscribe(channel),
-    close: () => cluster.close(),
+    close: () => closeOrDestroy(cluster),
   };
+}
+
+/**
+ * close() lets node-redis finish what is queued, which never happens while the
+ * connection is down and reconnecting (a test hung 60 s on it): after `ms`, destroy.
+ */
+async function closeOrDestroy(c: { close(): Promise<unknown>; destroy(): void }, ms = 2000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), ms);
+  });
+  const outcome = await Promise.race([c.close().then(() => 'closed' as const, () => 'failed' as const), gaveUp]);
+  clearTimeout(timer);
+  if (outcome !== 'closed') {
+    try {
+      c.destroy();
+    } catch {
+      // Already closed or destroyed.
+    }
+  }
 }
 
 /** Any failure to reach Redis or run a command becomes STORE_UNAVAILABLE: nothing was acknowledged. */

@@ -262,4 +262,16 @@ describe.skipIf(!redisAvailable({ ownServer: true }))('redis store under faults'
       await proxy.close();
     }
   });
+
+  it('closes within seconds while its connection is down and reconnecting (a CI run once hung 60 s in close() here; close now gives up and destroys after 2 s)', async () => {
+    const proxy = await ToxicProxy.start({ upstream: { host: '127.0.0.1', port: redis.port } });
+    const node = await RedisStore.connect({ target: { url: `redis://127.0.0.1:${proxy.port}` }, reconnectDelayMs: () => 50 });
+    const order = newOrder();
+    await node.watch(order);
+    await proxy.close();
+    await new Promise((r) => setTimeout(r, 200));
+    const t0 = Date.now();
+    await node.close();
+    expect(Date.now() - t0).toBeLessThan(5000);
+  });
 });
