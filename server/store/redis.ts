@@ -162,18 +162,15 @@ export class RedisStore implements MessageStore {
     this.appendScheduled = false;
     const queue = this.appendQueue;
     this.appendQueue = [];
-    if (!this.clustered) {
-      for (let i = 0; i < queue.length;) {
+    // Standalone: one run of batches over everything queued. Cluster: per order (one slot per call).
+    for (const group of this.clustered ? groupBy(queue, (p) => p.input.order) : [queue]) {
+      for (let i = 0; i < group.length;) {
         let bytes = 0;
         let j = i;
-        while (j < queue.length && j - i < APPEND_BATCH_MAX && (j === i || bytes + queue[j]!.input.envelope.byteLength <= APPEND_BATCH_BYTES)) bytes += queue[j++]!.input.envelope.byteLength;
-        void this.appendBatch(queue.slice(i, j));
+        while (j < group.length && j - i < APPEND_BATCH_MAX && (j === i || bytes + group[j]!.input.envelope.byteLength <= APPEND_BATCH_BYTES)) bytes += group[j++]!.input.envelope.byteLength;
+        void this.appendBatch(group.slice(i, j));
         i = j;
       }
-      return;
-    }
-    for (const group of groupBy(queue, (p) => p.input.order)) {
-      for (let i = 0; i < group.length; i += APPEND_BATCH_MAX) void this.appendBatch(group.slice(i, i + APPEND_BATCH_MAX));
     }
   }
 
