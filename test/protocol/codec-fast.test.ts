@@ -7,22 +7,14 @@ import { describe, expect, it } from 'vitest';
 import { Packr, Unpackr } from 'msgpackr';
 import { ClientFrame, ServerFrame, decodeClientFrame, decodeServerFrame, encodeDeliverOne, encodeFrame, ProtocolError, utf8Length } from '../../protocol/index.ts';
 import { encodeFrameTransient } from '../../protocol/codec.ts';
+import { seededRandom } from '../../loadtest/driver/schedule.ts';
 import { serverFrames } from './fixtures.ts';
 
 const packr = new Packr({ useRecords: false, moreTypes: false, variableMapSize: true });
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
 
-/** A small seeded PRNG: failures reproduce. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded PRNG (the load driver's mulberry32): failures reproduce. */
+const rng = seededRandom;
 
 const STRINGS = ['', 'o', 'order-1', 'x'.repeat(31), 'x'.repeat(32), 'y'.repeat(64), 'y'.repeat(65), 'z'.repeat(128), 'z'.repeat(129),
   'é'.repeat(64), 'é'.repeat(65), '😀'.repeat(32), '😀'.repeat(33), '\ud800'.repeat(42), '\ud800'.repeat(43), 'a\u0000b', 'tab\there', 'del\u007f', 'ok\u0080'];
