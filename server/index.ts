@@ -7,7 +7,7 @@
  *   await relay.close();         // graceful: in-flight appends finish, sockets get SERVER_RESTARTING
  */
 import { MAX_DELIVER_BATCH, MAX_FRAME_BYTES } from '../protocol/limits.ts';
-import { RosterBook } from './authz/rosters.ts';
+import { MAX_CACHED_ORDERS, RosterBook } from './authz/rosters.ts';
 import { RelayConfigSchema, type RelayConfig, type RelayConfigInput } from './config.ts';
 import { InFlight, type RelayContext } from './context.ts';
 import { DiskBlobStore, MemoryBlobStore, RedisBlobStore } from './blob/index.ts';
@@ -83,7 +83,9 @@ export async function startRelay(input: RelayConfig | RelayConfigInput = {}, dep
       : new MemoryStore({ retention: config.retention, dedupWindowMs: config.dedupWindowMs, now }));
   const blobs = deps.blobs ?? (await defaultBlobStore(config, now));
   const metrics = new RelayMetrics({ defaultMetrics: deps.defaultMetrics });
-  const rosters = new RosterBook(store, config.trustedAuthorities, now, (err, order) => log.warn({ err, order }, 'roster refresh after a store hint failed'));
+  // Orders with live subscriptions here keep their roster chain cached (late-bound: the feeds are built below).
+  const feedsOf: { has?: (order: string) => boolean } = {};
+  const rosters = new RosterBook(store, config.trustedAuthorities, now, (err, order) => log.warn({ err, order }, 'roster refresh after a store hint failed'), MAX_CACHED_ORDERS, (order) => feedsOf.has?.(order) ?? false);
   const source: DeliverySource = {
     read: (order, after, limit) => metrics.timeStore('read', () => store.read(order, after, limit)),
     head: (order) => metrics.timeStore('head', () => store.head(order)),
@@ -103,6 +105,7 @@ export async function startRelay(input: RelayConfig | RelayConfigInput = {}, dep
       onError: (err, order) => log.error({ err, order }, 'delivery failed; retrying from the store'),
     },
   );
+  feedsOf.has = (order) => feeds.get(order) !== undefined;
   const ctx: RelayContext = {
     config,
     store,

@@ -44,6 +44,13 @@ export class RosterBook {
     private readonly now: () => number = Date.now,
     private readonly onError: (err: unknown, order: string) => void = () => undefined,
     private readonly maxCached = MAX_CACHED_ORDERS,
+    /**
+     * Orders whose chain must stay cached whatever the cap: those with live
+     * subscriptions on this node. An evicted chain does not hear roster hints (they
+     * only refresh cached chains), so a member removed meanwhile would keep its
+     * subscription here without MEMBER_REMOVED until something reloaded the chain.
+     */
+    private readonly pinned: (order: string) => boolean = () => false,
   ) {
     this.stopHints = store.onRoster((order, epoch) => {
       // Only orders this node holds matter: an uncached order loads the whole chain on first use.
@@ -228,10 +235,15 @@ export class RosterBook {
     this.chains.set(order, chain);
     if (this.chains.size <= this.maxCached) return;
     // CLOCK: from the oldest, give each chain used since the last pass a second
-    // chance (to the back, flag cleared); drop the first one that was not used.
+    // chance (to the back, flag cleared); drop the first one that was not used and is
+    // not pinned. If every chain is pinned the cache grows past the cap (pinned
+    // orders are bounded by this node's subscriptions).
+    let looked = 0;
+    const limit = 2 * this.chains.size;
     for (const [key, c] of this.chains) {
+      if (++looked > limit) return;
       if (key === order) continue;
-      if (!c.used) {
+      if (!c.used && !this.pinned(key)) {
         this.chains.delete(key);
         return;
       }

@@ -48,6 +48,28 @@ describe('RosterBook', () => {
     expect((await book.current(ids[1]!))?.epoch).toBe(1);
     book.close();
   });
+
+  it('never evicts the chain of an order with live subscriptions here (it must keep hearing roster changes)', async () => {
+    const store = new MemoryStore();
+    const live = `o-live-${Date.now()}`;
+    const book = new RosterBook(store, w.trusted, Date.now, () => undefined, 2, (order) => order === live);
+    const r1 = rosterFor(w, live, [w.shipper, w.courier]);
+    await book.put(live, r1.bytes);
+    for (let i = 0; i < 6; i++) {
+      const id = `o-other-${i}-${Date.now()}`;
+      await book.put(id, rosterFor(w, id, [w.shipper, w.courier]).bytes);
+    }
+    expect(book.cachedHead(live)?.epoch).toBe(1);
+    expect(book.cachedOrders).toBe(2);
+    // A roster change announced by the store reaches it: the hint handler refreshes cached chains only.
+    const changed: number[] = [];
+    book.onChange((o, r) => { if (o === live) changed.push(r.epoch); });
+    const r2 = rosterFor(w, live, [w.shipper], r1.roster);
+    await store.putRoster(live, 2, r2.bytes);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(changed).toEqual([2]);
+    book.close();
+  });
 });
 
 describe('roster_get by a removed member', () => {
