@@ -20,6 +20,7 @@ import {
   type ClientFrameType,
   type ServerFrameType,
 } from './frames.ts';
+import { ByteSlab } from './slab.ts';
 import { MAX_CLIENT_MSG_ID_BYTES, MAX_DELIVER_BATCH, MAX_ENVELOPE_BYTES, MAX_FRAME_BYTES, MAX_ID_BYTES } from './limits.ts';
 
 // useRecords:false keeps the wire plain MessagePack that any library can read;
@@ -190,7 +191,7 @@ const textEncoder = new TextEncoder();
  * of these per published message.
  */
 export function encodeDeliverOne(order: string, seq: number, prev: number, envelope: Uint8Array, at: number): Uint8Array {
-  const out = slabTake(DELIVER_FIXED_BYTES + 3 * order.length + envelope.byteLength);
+  const out = deliverSlab.take(DELIVER_FIXED_BYTES + 3 * order.length + envelope.byteLength);
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   let o = 0;
   out.set(DELIVER_HEAD, o);
@@ -222,7 +223,7 @@ export function encodeDeliverOne(order: string, seq: number, prev: number, envel
   out.set(KEY_AT, o);
   o += KEY_AT.length;
   o = writeUint(out, view, o, at);
-  return slabKeep(out, o);
+  return deliverSlab.keep(out, o);
 }
 
 const ascii = (s: string): number[] => [...s].map((c) => c.charCodeAt(0));
@@ -263,32 +264,8 @@ function writeStr(out: Uint8Array, view: DataView, o: number, s: string): number
   return o + n;
 }
 
-/**
- * Deliver frames are carved from 256 KiB slabs: one ArrayBuffer per few hundred
- * frames instead of one per dozen (Node's 8 KiB Buffer pool; each new ArrayBuffer is
- * tracked by the GC). A slab is never written twice: a frame stays valid for as long
- * as anyone holds it, like any other Uint8Array. Frames over a quarter slab get
- * their own buffer.
- */
-const SLAB_BYTES = 256 * 1024;
-let slab = new Uint8Array(0);
-let slabUsed = 0;
-
-/** Room for at most `n` bytes; give back what is not used with slabKeep. */
-function slabTake(n: number): Uint8Array {
-  if (n > SLAB_BYTES / 4) return new Uint8Array(n);
-  if (slabUsed + n > slab.length) {
-    slab = new Uint8Array(SLAB_BYTES);
-    slabUsed = 0;
-  }
-  return slab.subarray(slabUsed, slabUsed + n);
-}
-
-/** The first `used` bytes of a slabTake result; the rest of the room goes back to the slab. */
-function slabKeep(room: Uint8Array, used: number): Uint8Array {
-  if (room.buffer === slab.buffer) slabUsed = room.byteOffset + ((used + 7) & ~7);
-  return room.subarray(0, used);
-}
+/** Deliver frames are carved from slabs (ByteSlab), not an 8 KiB Node pool chunk each dozen. */
+const deliverSlab = new ByteSlab();
 
 /** A non-negative safe integer the way msgpackr writes it: fixint, uint8/16/32, then float64. */
 function writeUint(out: Uint8Array, view: DataView, o: number, v: number): number {

@@ -11,6 +11,7 @@
  * - writes from outside a uWS callback are corked into one syscall.
  */
 import type { Connection, HttpHandler, HttpMethod, HttpReply, RouteOptions, SendResult, SocketHandler, SocketOptions, Transport } from '../transport.ts';
+import { ByteSlab } from '../../protocol/slab.ts';
 import { loadUws } from './loader.ts';
 import type { UwsApp, UwsHttpRequest, UwsHttpResponse, UwsModule, UwsWebSocket } from './native.ts';
 
@@ -204,27 +205,13 @@ export class UwsTransport implements Transport {
 }
 
 /**
- * Incoming messages are copied into 256 KiB slabs rather than each into an
- * ArrayBuffer of its own (ArrayBuffer#slice per message was ~7% of the relay's CPU:
- * an allocation and a GC-tracked backing store each). A slab is never rewritten:
- * a copy stays valid while anything (a stored envelope) holds it, and keeps its
- * slab alive that long. Messages over a quarter slab get their own buffer.
+ * Incoming messages are copied into slabs (ByteSlab) rather than each into an
+ * ArrayBuffer of its own: ArrayBuffer#slice per message was ~7% of the relay's CPU.
  */
-const IN_SLAB_BYTES = 256 * 1024;
-let inSlab = new Uint8Array(0);
-let inSlabUsed = 0;
+const inSlab = new ByteSlab();
 
 function copyIn(message: ArrayBuffer): Uint8Array {
-  const n = message.byteLength;
-  if (n > IN_SLAB_BYTES / 4) return new Uint8Array(message.slice(0));
-  if (inSlabUsed + n > inSlab.length) {
-    inSlab = new Uint8Array(IN_SLAB_BYTES);
-    inSlabUsed = 0;
-  }
-  const out = inSlab.subarray(inSlabUsed, inSlabUsed + n);
-  out.set(new Uint8Array(message));
-  inSlabUsed += (n + 7) & ~7;
-  return out;
+  return inSlab.copy(new Uint8Array(message));
 }
 
 function concat(chunks: Uint8Array[], total: number): Uint8Array {
