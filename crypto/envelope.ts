@@ -189,10 +189,10 @@ function readU32(b: Uint8Array, p: number): number {
 
 /** The length-prefixed string at `p` if it is min..max bytes of ASCII (its length is then its byte count); else undefined. */
 function readAscii(b: Uint8Array, p: number, min: number, max: number): string | undefined {
-  const len = readU32(b, p);
-  if (len < min || len > max || p + 4 + len > b.length) return undefined;
+  const end = skipField(b, p, min, max);
+  if (end < 0) return undefined;
   let s = '';
-  for (let i = p + 4; i < p + 4 + len; i++) {
+  for (let i = p + 4; i < end; i++) {
     const c = b[i]!;
     if (c > 0x7f) return undefined;
     s += String.fromCharCode(c);

@@ -61,7 +61,7 @@ function idString(max: number) {
     .string()
     .min(1)
     .max(max)
-    .refine((s) => utf8Length(s) <= max && !CONTROL.test(s) && !LONE_SURROGATE.test(s), {
+    .refine((s) => isIdString(s, max), {
       message: `must be 1..${max} UTF-8 bytes of well-formed text without control characters`,
     });
 }

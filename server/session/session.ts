@@ -194,12 +194,8 @@ export class Session implements SubscriberSink {
 
   /** Send an error frame with the table's sentence; close if the table says so. */
   sendError(code: ErrorCode, extra: ErrorExtra = {}): void {
-    this.ctx.metrics.error(code);
-    const spec = ERRORS[code];
-    this.log.info({ code, ...extra }, 'error');
-    if (this.state === 'closed') return;
-    this.send({ t: 'error', code, message: spec.message, ...extra });
-    if (spec.close) this.end(code);
+    this.refuseWithoutClosing(code, extra);
+    if (ERRORS[code].close) this.end(code);
   }
 
   /** The error frame of `code` (counted and logged like any), without the close the table may ask for. */

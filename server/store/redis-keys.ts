@@ -16,9 +16,16 @@ export function escapeTag(order: string): string {
   return order.replace(/[%{}]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
-export interface OrderKeys {
-  /** Hash tag, e.g. `{o:42}`. */
-  readonly tag: string;
+/** A signed-HTTP nonce: one key per nonce, outside any order's slot (SET NX PX needs no script). */
+export function nonceKey(key: string): string {
+  return `sealrelay:nonce:${key}`;
+}
+
+/**
+ * One order's key names. A class, not an object literal of arrow functions:
+ * orderKeys runs for every append and ack.
+ */
+export class OrderKeys {
   /** INCR counter: the head seq. Never expires, so seq never restarts. */
   readonly seq: string;
   /** The stream: entry id `<seq>-0`, fields a (at), p (epoch), s (scope), f (sender), e (envelope). */
@@ -37,28 +44,8 @@ export interface OrderKeys {
   readonly live: string;
   /** Sorted set of the relay nodes watching the order: node id → lease expiry (ms); each renews its lease while it watches. */
   readonly watchers: string;
-  liveFor(node: string): string;
-  dedup(device: string, clientMsgId: string): string;
-  keyPackages(recipient: string): string;
-  /** List of one (recipient, sender, epoch, scope) group's key-package members, newest first (caps the group). */
-  keyPackageGroup(recipient: string, sender: string, epoch: number, scope: string): string;
-}
 
-/** A signed-HTTP nonce: one key per nonce, outside any order's slot (SET NX PX needs no script). */
-export function nonceKey(key: string): string {
-  return `sealrelay:nonce:${key}`;
-}
-
-/** A class, not an object literal of arrow functions: orderKeys runs for every append and ack. */
-class Keys implements OrderKeys {
-  readonly seq: string;
-  readonly stream: string;
-  readonly cursors: string;
-  readonly rosters: string;
-  readonly rosterSeq: string;
-  readonly live: string;
-  readonly watchers: string;
-
+  /** `tag`: the hash tag, e.g. `{o:42}`. */
   constructor(readonly tag: string) {
     this.seq = `${tag}:n`;
     this.stream = `${tag}:s`;
@@ -82,14 +69,14 @@ class Keys implements OrderKeys {
     return `${this.tag}:kp:${recipient}`;
   }
 
-  /** Length prefixes keep every field boundary unambiguous. */
+  /** List of one (recipient, sender, epoch, scope) group's key-package members, newest first (caps the group). Length prefixes keep every field boundary unambiguous. */
   keyPackageGroup(recipient: string, sender: string, epoch: number, scope: string): string {
     return `${this.tag}:kg:${recipient.length}:${recipient}:${sender.length}:${sender}:${epoch}:${scope}`;
   }
 }
 
 export function orderKeys(order: string): OrderKeys {
-  return new Keys(`{o:${escapeTag(order)}}`);
+  return new OrderKeys(`{o:${escapeTag(order)}}`);
 }
 
 /** Recover the order id from a `{o:…}:live[:<node>]` channel name (inverse of orderKeys().live / liveFor). */
